@@ -1,0 +1,86 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value could not be parsed.
+    #[error("configuration: {key}: {message}")]
+    Config { key: &'static str, message: String },
+
+    /// No connection came free within the pool timeout, or SQLite stayed locked
+    /// past `busy_timeout`. Retrying later may succeed.
+    #[error("the database is busy; try again shortly")]
+    Busy,
+
+    /// The database could not be opened or a connection could not be set up.
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+
+    /// A pragma read back at start-up does not hold the configured value.
+    #[error("pragma {name} did not take: expected {expected}, SQLite reports {actual}")]
+    Pragma {
+        name: &'static str,
+        expected: String,
+        actual: String,
+    },
+
+    /// The file was migrated by a newer build than this one.
+    #[error(
+        "the database has migrations this build does not know ({}); run a newer build or restore a backup",
+        .0.join(", ")
+    )]
+    SchemaTooNew(Vec<String>),
+
+    /// Migrations are pending, so the schema is not the one this build expects.
+    #[error("{} migration(s) pending ({}); run `make migrate`", .0.len(), .0.join(", "))]
+    MigrationsPending(Vec<String>),
+
+    #[error("migration failed: {0}")]
+    Migration(String),
+
+    #[error("backup: {0}")]
+    Backup(String),
+
+    #[error("restore: {0}")]
+    Restore(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        if is_busy(&err) {
+            Self::Busy
+        } else {
+            Self::Query(err)
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+/// True when SQLite gave up waiting for a lock (`SQLITE_BUSY` / `SQLITE_LOCKED`
+/// after `busy_timeout`): the request may succeed if retried.
+pub fn is_busy(err: &diesel::result::Error) -> bool {
+    match err {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked") || message.contains("database table is locked")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,44 @@
+//! SQLite for Diesel services, set up the way production needs it.
+//!
+//! `db` is the part of this project meant to be reused by any other service that
+//! keeps its data in one SQLite file:
+//!
+//! - [`Config::from_env`] reads typed settings from the environment and `.env`.
+//! - [`Db::open`] creates the file (and its folder), builds a one-connection writer
+//!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
+//!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`, and
+//!   `query_only` on readers) to every connection, and reads them back: a pragma
+//!   that did not take is an [`Error::Pragma`] naming it.
+//! - [`Db::write`] runs a closure in `BEGIN IMMEDIATE`, so concurrent writers queue
+//!   on the lock instead of failing with "database is locked"; [`Db::read`] runs
+//!   one on a reader. Past the pool timeout both give the typed [`Error::Busy`].
+//! - [`Db::migrator`] runs the service's embedded migrations: pending, revert last,
+//!   status, and a refusal to use a file that a newer build migrated.
+//!
+//! ```no_run
+//! use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+//! # fn main() -> Result<(), db::Error> {
+//! # const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+//! let db = db::Db::open(&db::Config::from_env()?)?;
+//! db.migrator(MIGRATIONS).run_pending()?;
+//! let rows = db.write(|conn| {
+//!     use diesel::RunQueryDsl;
+//!     diesel::sql_query("UPDATE users SET name = trim(name)").execute(conn)
+//!         .map_err(db::Error::from)
+//! })?;
+//! # let _ = rows;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `examples/notes.rs` for a complete service built on it.
+
+mod config;
+mod error;
+mod migrate;
+mod pool;
+
+pub use config::{Config, Synchronous};
+pub use error::{Error, is_busy};
+pub use migrate::{Migrator, Status};
+pub use pool::{Conn, Db, pragma};

@@ -1,0 +1,82 @@
+//! Opaque keyset cursors. A cursor names its list, so one list's cursor handed to
+//! another is refused, as is anything that does not decode.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cursor is not one this list issued")]
+pub struct CursorError;
+
+const POSTS: &str = "p1";
+const USERS: &str = "u1";
+
+fn encode(parts: &[&str]) -> String {
+    URL_SAFE_NO_PAD.encode(parts.join("\n"))
+}
+
+fn decode(cursor: &str, kind: &str, fields: usize) -> Result<Vec<String>, CursorError> {
+    if cursor.len() > 512 {
+        return Err(CursorError);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError)?;
+    let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
+    let mut parts = text.split('\n');
+    if parts.next() != Some(kind) {
+        return Err(CursorError);
+    }
+    let rest: Vec<String> = parts.map(str::to_owned).collect();
+    if rest.len() == fields { Ok(rest) } else { Err(CursorError) }
+}
+
+fn number(text: &str) -> Result<i64, CursorError> {
+    text.parse().map_err(|_| CursorError)
+}
+
+/// Position after the post with this id (posts come newest id first).
+pub fn encode_post(id: i64) -> String {
+    encode(&[POSTS, &id.to_string()])
+}
+
+pub fn decode_post(cursor: &str) -> Result<i64, CursorError> {
+    let parts = decode(cursor, POSTS, 1)?;
+    number(&parts[0])
+}
+
+/// Position after the user created at `created_at` (Unix seconds) with this id.
+pub fn encode_user(created_at: i64, id: &str) -> String {
+    encode(&[USERS, &created_at.to_string(), id])
+}
+
+pub fn decode_user(cursor: &str) -> Result<(i64, String), CursorError> {
+    let mut parts = decode(cursor, USERS, 2)?;
+    let id = parts.pop().ok_or(CursorError)?;
+    Ok((number(&parts[0])?, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(decode_post(&encode_post(42)), Ok(42));
+        assert_eq!(
+            decode_user(&encode_user(1_700_000_000, "admin-001")),
+            Ok((1_700_000_000, "admin-001".to_owned()))
+        );
+    }
+
+    #[test]
+    fn refuses_foreign_and_garbage() {
+        assert_eq!(decode_post(&encode_user(1, "x")), Err(CursorError));
+        assert_eq!(decode_user(&encode_post(1)), Err(CursorError));
+        for junk in ["", "!!!", "cDE", "zzzz", &"A".repeat(10_000)] {
+            assert_eq!(decode_post(junk), Err(CursorError), "{junk:?}");
+        }
+        assert_eq!(
+            decode_post(&URL_SAFE_NO_PAD.encode("p1\n99999999999999999999")),
+            Err(CursorError)
+        );
+    }
+}

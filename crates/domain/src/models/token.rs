@@ -1,0 +1,104 @@
+//! API tokens: 32 random bytes shown once, stored only as their SHA-256.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+use sha2::{Digest, Sha256};
+
+use crate::schema::{tokens, users};
+use crate::{Actor, Conn, Error, Result, Role, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = tokens, check_for_backend(Sqlite))]
+pub struct Token {
+    pub id: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tokens)]
+struct NewToken<'a> {
+    id: String,
+    user_id: &'a str,
+    token_hash: String,
+    created_at: Timestamp,
+}
+
+/// A token just issued: the only time its secret is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub id: String,
+    pub secret: String,
+    pub created_at: Timestamp,
+}
+
+/// Secrets are high-entropy, so one SHA-256 is enough to make the stored form useless.
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Token {
+    /// Issues a new token for an existing user.
+    pub fn issue(conn: &mut Conn, user_id: &str, now: Timestamp) -> Result<IssuedToken> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| Error::Conflict("no randomness available"))?;
+        let secret = URL_SAFE_NO_PAD.encode(bytes);
+        let id = Token::register(conn, user_id, &secret, now)?;
+        Ok(IssuedToken {
+            id,
+            secret,
+            created_at: now,
+        })
+    }
+
+    /// Stores `secret` (for example an operator-chosen `ADMIN_TOKEN`) for the user;
+    /// nothing happens if that secret is already registered. Returns the token id.
+    pub fn register(conn: &mut Conn, user_id: &str, secret: &str, now: Timestamp) -> Result<String> {
+        let token_hash = hash(secret);
+        // The user must exist; a missing one is NotFound, not a constraint error.
+        users::table
+            .find(user_id)
+            .select(users::id)
+            .first::<String>(conn)?;
+        diesel::insert_into(tokens::table)
+            .values(NewToken {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id,
+                token_hash: token_hash.clone(),
+                created_at: now,
+            })
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        Ok(tokens::table
+            .filter(tokens::token_hash.eq(token_hash))
+            .select(tokens::id)
+            .first(conn)?)
+    }
+
+    /// Who presents `secret`, or `None` for an unknown or revoked token.
+    pub fn authenticate(conn: &mut Conn, secret: &str) -> Result<Option<Actor>> {
+        let found = tokens::table
+            .inner_join(users::table)
+            .filter(tokens::token_hash.eq(hash(secret)))
+            .select((users::id, users::role))
+            .first::<(String, Role)>(conn)
+            .optional()?;
+        Ok(found.map(|(id, role)| Actor::Member { id, role }))
+    }
+
+    /// Revokes a token: its owner or an admin may; others get `Forbidden`.
+    pub fn revoke(conn: &mut Conn, actor: &Actor, id: &str) -> Result<()> {
+        let owner: String = tokens::table
+            .find(id)
+            .select(tokens::user_id)
+            .first(conn)?;
+        if !actor.is_self_or_admin(&owner) {
+            return Err(Error::Forbidden);
+        }
+        diesel::delete(tokens::table.find(id)).execute(conn)?;
+        Ok(())
+    }
+}
