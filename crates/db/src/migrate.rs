@@ -37,7 +37,7 @@ fn migration_err(err: impl std::fmt::Display) -> Error {
     Error::Migration(err.to_string())
 }
 
-impl<S: MigrationSource<Sqlite> + Clone> Migrator<'_, S> {
+impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
     fn known(&self) -> Result<Vec<Box<dyn Migration<Sqlite>>>, Error> {
         let mut migrations = self.source.migrations().map_err(migration_err)?;
         migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
@@ -124,7 +124,7 @@ impl<S: MigrationSource<Sqlite> + Clone> Migrator<'_, S> {
 impl Db {
     /// The migrations of `source` (usually a service's `embed_migrations!` constant)
     /// against this database.
-    pub fn migrator<S: MigrationSource<Sqlite> + Clone>(&self, source: S) -> Migrator<'_, S> {
+    pub fn migrator<S: MigrationSource<Sqlite>>(&self, source: S) -> Migrator<'_, S> {
         Migrator { db: self, source }
     }
 }

@@ -45,8 +45,10 @@ impl Pragmas {
     }
 
     /// What each pragma must read back as.
-    fn expected(&self) -> [(&'static str, String); 6] {
+    fn expected(&self) -> [(&'static str, String); 8] {
         [
+            ("cache_size", (-self.cache_kib).to_string()),
+            ("mmap_size", self.mmap_size.to_string()),
             ("journal_mode", "wal".into()),
             ("busy_timeout", self.busy_timeout_ms.to_string()),
             ("synchronous", self.synchronous.level().to_string()),
@@ -65,18 +67,36 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 }
 
 /// Reads one pragma as text, e.g. `pragma(conn, "journal_mode")` gives `"wal"`.
+/// Knows the pragmas this crate sets.
 pub fn pragma(conn: &mut SqliteConnection, name: &str) -> Result<String, Error> {
-    // Pragma names cannot be bound as parameters; only known names are accepted.
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-        return Err(Error::Config {
-            key: "pragma",
-            message: format!("{name:?} is not a pragma name"),
-        });
+    macro_rules! read {
+        ($column:ident) => {{
+            #[derive(QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = Text)]
+                $column: String,
+            }
+            diesel::sql_query(format!("PRAGMA {name}"))
+                .get_result::<Row>(conn)
+                .map(|row| row.$column)?
+        }};
     }
-    Ok(
-        diesel::select(sql::<Text>(&format!("CAST((SELECT * FROM pragma_{name}()) AS TEXT)")))
-            .get_result(conn)?,
-    )
+    Ok(match name {
+        "busy_timeout" => read!(timeout),
+        "journal_mode" => read!(journal_mode),
+        "synchronous" => read!(synchronous),
+        "foreign_keys" => read!(foreign_keys),
+        "journal_size_limit" => read!(journal_size_limit),
+        "query_only" => read!(query_only),
+        "cache_size" => read!(cache_size),
+        "mmap_size" => read!(mmap_size),
+        _ => {
+            return Err(Error::Config {
+                key: "pragma",
+                message: format!("{name:?} is not a pragma this crate reads"),
+            });
+        }
+    })
 }
 
 /// Handle to one SQLite database: cheap to clone, shared by every thread.
@@ -201,8 +221,7 @@ impl Db {
     /// Checks the database answers a query.
     pub fn ping(&self) -> Result<(), Error> {
         let mut conn = self.reader_conn()?;
-        diesel::select(sql::<diesel::sql_types::Integer>("1"))
-            .get_result::<i32>(&mut conn)?;
+        diesel::select(sql::<diesel::sql_types::Integer>("1")).get_result::<i32>(&mut conn)?;
         Ok(())
     }
 

@@ -26,7 +26,11 @@ fn decode(cursor: &str, kind: &str, fields: usize) -> Result<Vec<String>, Cursor
         return Err(CursorError);
     }
     let rest: Vec<String> = parts.map(str::to_owned).collect();
-    if rest.len() == fields { Ok(rest) } else { Err(CursorError) }
+    if rest.len() == fields {
+        Ok(rest)
+    } else {
+        Err(CursorError)
+    }
 }
 
 fn number(text: &str) -> Result<i64, CursorError> {

@@ -46,7 +46,13 @@ impl Actor {
     }
 
     pub fn is_admin(&self) -> bool {
-        matches!(self, Self::Member { role: Role::Admin, .. })
+        matches!(
+            self,
+            Self::Member {
+                role: Role::Admin,
+                ..
+            }
+        )
     }
 
     /// True for an admin, or for the member whose id is `user_id`.

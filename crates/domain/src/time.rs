@@ -42,7 +42,9 @@ impl From<Timestamp> for DateTime<Utc> {
 }
 
 impl FromSql<BigInt, Sqlite> for Timestamp {
-    fn from_sql(value: <Sqlite as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        value: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         let secs = <i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?;
         Self::from_unix(secs).ok_or_else(|| format!("timestamp {secs} is out of range").into())
     }

@@ -151,7 +151,14 @@ impl Content {
 
 /// What a user may do: `user` or `admin`; stored as that text.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, diesel::expression::AsExpression,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
@@ -198,7 +205,16 @@ mod tests {
 
     #[test]
     fn email_forms() {
-        for bad in ["", "   ", "plain", "@example.com", "ada@", "a@b@c", "a b@c.d", "a@b\u{0}c"] {
+        for bad in [
+            "",
+            "   ",
+            "plain",
+            "@example.com",
+            "ada@",
+            "a@b@c",
+            "a b@c.d",
+            "a@b\u{0}c",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a@b", "first.last+tag@sub.example.org", "ü@例え.jp"] {

@@ -217,7 +217,12 @@ impl Post {
         }
         query = match (actor, filter.published) {
             (_, Some(true)) => query.filter(public()),
-            (Actor::Anonymous, Some(false)) => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            (Actor::Anonymous, Some(false)) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
             (Actor::Anonymous, None) => query.filter(public()),
             (actor, published) if actor.is_admin() => match published {
                 Some(false) => query.filter(unpublished()),
@@ -231,7 +236,9 @@ impl Post {
             }
         };
         let rows = query.load(conn)?;
-        Ok(crate::page(rows, limit, |p: &Post| cursor::encode_post(p.id)))
+        Ok(crate::page(rows, limit, |p: &Post| {
+            cursor::encode_post(p.id)
+        }))
     }
 
     pub fn count(conn: &mut Conn) -> Result<i64> {

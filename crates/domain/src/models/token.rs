@@ -56,7 +56,12 @@ impl Token {
 
     /// Stores `secret` (for example an operator-chosen `ADMIN_TOKEN`) for the user;
     /// nothing happens if that secret is already registered. Returns the token id.
-    pub fn register(conn: &mut Conn, user_id: &str, secret: &str, now: Timestamp) -> Result<String> {
+    pub fn register(
+        conn: &mut Conn,
+        user_id: &str,
+        secret: &str,
+        now: Timestamp,
+    ) -> Result<String> {
         let token_hash = hash(secret);
         // The user must exist; a missing one is NotFound, not a constraint error.
         users::table
@@ -91,10 +96,7 @@ impl Token {
 
     /// Revokes a token: its owner or an admin may; others get `Forbidden`.
     pub fn revoke(conn: &mut Conn, actor: &Actor, id: &str) -> Result<()> {
-        let owner: String = tokens::table
-            .find(id)
-            .select(tokens::user_id)
-            .first(conn)?;
+        let owner: String = tokens::table.find(id).select(tokens::user_id).first(conn)?;
         if !actor.is_self_or_admin(&owner) {
             return Err(Error::Forbidden);
         }

@@ -12,7 +12,9 @@ use crate::validate::{Email, Name, Role, ValidationErrors};
 use crate::{Conn, Error, Page, Result, Timestamp, cursor};
 
 impl FromSql<Text, Sqlite> for Role {
-    fn from_sql(value: <Sqlite as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        value: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
         Ok(Role::parse(&text)?)
     }
@@ -261,8 +263,15 @@ mod tests {
     fn duplicate_email_is_a_conflict_even_with_other_case() {
         let mut db = test_support::db();
         let now = Timestamp::now();
-        input("a@b.c", "A").validate(now).unwrap().insert(&mut db.conn).unwrap();
-        let err = input("A@B.C ", "B").validate(now).unwrap().insert(&mut db.conn);
+        input("a@b.c", "A")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn)
+            .unwrap();
+        let err = input("A@B.C ", "B")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn);
         assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
         assert_eq!(User::count(&mut db.conn).unwrap(), 1);
     }
@@ -297,8 +306,16 @@ mod tests {
     fn update_changes_only_given_fields_and_guards_email() {
         let mut db = test_support::db();
         let now = Timestamp::now();
-        let a = input("a@x.y", "A").validate(now).unwrap().insert(&mut db.conn).unwrap();
-        input("b@x.y", "B").validate(now).unwrap().insert(&mut db.conn).unwrap();
+        let a = input("a@x.y", "A")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn)
+            .unwrap();
+        input("b@x.y", "B")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn)
+            .unwrap();
         let changes = UserChangesInput {
             name: Some(" Alice ".into()),
             ..Default::default()
@@ -306,7 +323,10 @@ mod tests {
         .validate()
         .unwrap();
         let updated = User::update(&mut db.conn, &a.id, &changes).unwrap();
-        assert_eq!((updated.name.as_str(), updated.email.as_str()), ("Alice", "a@x.y"));
+        assert_eq!(
+            (updated.name.as_str(), updated.email.as_str()),
+            ("Alice", "a@x.y")
+        );
         let clash = UserChangesInput {
             email: Some("B@x.y".into()),
             ..Default::default()

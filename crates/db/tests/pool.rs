@@ -1,0 +1,180 @@
+//! The pool: pragmas on every connection, queued writers, bounded waits.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::TestError;
+use db::{Db, Error, Synchronous, pragma};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use domain::{NewUserInput, Timestamp, User};
+
+#[test]
+fn every_pooled_connection_reports_the_configured_pragmas() {
+    let t = common::open_with(|mut c| {
+        c.readers = 5;
+        c.busy_timeout_ms = 4321;
+        c.synchronous = Synchronous::Full;
+        c.journal_size_limit = 1 << 20;
+        c
+    });
+    // Hold the pool's maximum at once, so each is a distinct connection.
+    let mut readers: Vec<_> = (0..5).map(|_| t.db.reader_conn().unwrap()).collect();
+    let mut writer = t.db.writer_conn().unwrap();
+    for (conn, query_only) in readers
+        .iter_mut()
+        .map(|c| (c, "1"))
+        .chain(std::iter::once((&mut writer, "0")))
+    {
+        assert_eq!(pragma(conn, "journal_mode").unwrap(), "wal");
+        assert_eq!(pragma(conn, "busy_timeout").unwrap(), "4321");
+        assert_eq!(pragma(conn, "synchronous").unwrap(), "2");
+        assert_eq!(pragma(conn, "foreign_keys").unwrap(), "1");
+        assert_eq!(pragma(conn, "journal_size_limit").unwrap(), "1048576");
+        assert_eq!(pragma(conn, "query_only").unwrap(), query_only);
+    }
+    // query_only is enforced, not only reported.
+    let err = readers[0]
+        .batch_execute("CREATE TABLE nope (x)")
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+}
+
+#[test]
+fn a_pragma_that_does_not_take_is_a_startup_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(&dir);
+    // SQLite caps mmap_size at its compile-time maximum, silently.
+    config.mmap_size = 1 << 50;
+    match Db::open(&config) {
+        Err(Error::Pragma { name, .. }) => assert_eq!(name, "mmap_size"),
+        other => panic!("expected a pragma error, got {other:?}"),
+    }
+}
+
+#[test]
+fn sixteen_writers_all_succeed_through_write() {
+    let t = common::migrated();
+    let threads: Vec<_> = (0..16)
+        .map(|n| {
+            let db = t.db.clone();
+            thread::spawn(move || {
+                for i in 0..100 {
+                    db.write(|conn| {
+                        // Read then write in one transaction: safe under BEGIN IMMEDIATE.
+                        let before = User::count(conn)?;
+                        NewUserInput {
+                            email: format!("w{n}-{i}@example.com"),
+                            name: format!("Writer {n}"),
+                            role: None,
+                        }
+                        .validate(Timestamp::now())?
+                        .insert(conn)?;
+                        assert!(User::count(conn)? == before + 1);
+                        Ok::<_, TestError>(())
+                    })
+                    .unwrap_or_else(|e| panic!("writer {n} insert {i}: {e:?}"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let count =
+        t.db.read(|c| User::count(c).map_err(TestError::from))
+            .unwrap();
+    assert_eq!(count, 1600);
+}
+
+/// Guards the design: without BEGIN IMMEDIATE, a transaction that reads and then
+/// writes fails at once when another writer committed in between, and
+/// busy_timeout does not save it.
+#[test]
+fn a_deferred_read_then_write_fails_under_the_same_contention() {
+    let t = common::migrated();
+    let url = t.dir.path().join("app.db");
+    let url = url.to_str().unwrap().to_owned();
+    let open = || {
+        let mut c = SqliteConnection::establish(&url).unwrap();
+        c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON")
+            .unwrap();
+        c
+    };
+    let workers = 8;
+    let barrier = Arc::new(Barrier::new(workers));
+    let threads: Vec<_> = (0..workers)
+        .map(|n| {
+            let barrier = barrier.clone();
+            let mut conn = open();
+            thread::spawn(move || {
+                let mut locked = 0;
+                for i in 0..20 {
+                    barrier.wait();
+                    let outcome = conn.transaction(|c| {
+                        let _ = User::count(c).map_err(TestError::from)?;
+                        // Let the others take their read snapshots too.
+                        thread::sleep(Duration::from_millis(2));
+                        NewUserInput {
+                            email: format!("d{n}-{i}@example.com"),
+                            name: "D".into(),
+                            role: None,
+                        }
+                        .validate(Timestamp::now())?
+                        .insert(c)?;
+                        Ok::<_, TestError>(())
+                    });
+                    if let Err(e) = outcome {
+                        assert!(format!("{e:?}").contains("locked"), "{e:?}");
+                        locked += 1;
+                    }
+                }
+                locked
+            })
+        })
+        .collect();
+    let locked: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(
+        locked > 0,
+        "no deferred transaction hit 'database is locked'"
+    );
+}
+
+#[test]
+fn checkout_waits_a_bounded_time_then_reports_busy() {
+    let t = common::open_with(|mut c| {
+        c.pool_timeout = Duration::from_millis(200);
+        c
+    });
+    let held = t.db.writer_conn().unwrap();
+    let started = Instant::now();
+    let outcome = t.db.write(|_| Ok::<_, Error>(()));
+    assert!(matches!(outcome, Err(Error::Busy)), "{outcome:?}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    drop(held);
+    t.db.write(|_| Ok::<_, Error>(())).unwrap();
+}
+
+#[test]
+fn a_failed_write_rolls_back() {
+    let t = common::migrated();
+    let outcome = t.db.write(|conn| {
+        NewUserInput {
+            email: "gone@example.com".into(),
+            name: "Gone".into(),
+            role: None,
+        }
+        .validate(Timestamp::now())?
+        .insert(conn)?;
+        Err::<(), _>(TestError::Domain(domain::Error::Forbidden))
+    });
+    assert!(outcome.is_err());
+    let count =
+        t.db.read(|c| User::count(c).map_err(TestError::from))
+            .unwrap();
+    assert_eq!(count, 0);
+}
