@@ -1,1 +1,189 @@
-fn main() {}
+//! `seed`: makes sure the admin user (and, with `ADMIN_TOKEN`, its token) exists;
+//! `--demo USERS POSTS` adds deterministic demo data for benchmarks. Running it
+//! again changes nothing.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use db::Db;
+use domain::models::post::NewPost;
+use domain::models::user::NewUser;
+use domain::{Post, Role, Timestamp, Token};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Parser)]
+#[command(about = "Seed the database: admin user, admin token, optional demo data")]
+struct Args {
+    /// Also create USERS demo users and POSTS demo posts (idempotent).
+    #[arg(long, num_args = 2, value_names = ["USERS", "POSTS"])]
+    demo: Option<Vec<u64>>,
+}
+
+const ADMIN_ID: &str = "admin-001";
+/// Demo rows are spread back in time from this instant, so reruns are identical.
+const DEMO_EPOCH: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const BATCH: usize = 1_000;
+const BATCHES_PER_TRANSACTION: usize = 10;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = db::Config::from_env()?;
+    let db = Db::open(&config)?;
+    db.migrator(domain::MIGRATIONS)
+        .ensure_current()
+        .context("seed needs an up-to-date schema")?;
+
+    let admin = NewUser {
+        id: ADMIN_ID.into(),
+        email: "admin@example.com".into(),
+        name: "Admin".into(),
+        role: Role::Admin,
+        created_at: Timestamp::now(),
+    };
+    let created = db.write(|c| admin.insert_if_absent(c).map_err(Failure::from))?;
+    println!(
+        "admin {ADMIN_ID}: {}",
+        if created {
+            "created"
+        } else {
+            "already present"
+        }
+    );
+    if let Some(token) = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()) {
+        if token.len() < 16 {
+            bail!("ADMIN_TOKEN must be at least 16 characters");
+        }
+        db.write(|c| {
+            Token::register(c, ADMIN_ID, &token, Timestamp::now()).map_err(Failure::from)
+        })?;
+        println!("admin token from ADMIN_TOKEN: registered");
+    }
+    if let Some(demo) = args.demo {
+        let [users, posts] = demo[..] else {
+            bail!("--demo takes USERS and POSTS");
+        };
+        seed_demo(&db, users, posts)?;
+    }
+    Ok(())
+}
+
+fn demo_user(i: u64) -> NewUser {
+    NewUser {
+        id: format!("demo-{i:06}"),
+        email: format!("demo-{i:06}@example.com"),
+        name: format!("Demo User {i}"),
+        role: Role::User,
+        created_at: Timestamp::from_unix(DEMO_EPOCH - i64::try_from(i).unwrap_or(0) * 60)
+            .unwrap_or_else(Timestamp::now),
+    }
+}
+
+/// A small deterministic generator (SplitMix64): same seed, same demo data.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+const WORDS: [&str; 16] = [
+    "sqlite", "rust", "diesel", "backup", "query", "index", "page", "cursor", "write", "read",
+    "lock", "wal", "schema", "token", "server", "file",
+];
+
+struct DemoPost {
+    title: String,
+    content: String,
+    author_id: String,
+    published_at: Option<Timestamp>,
+}
+
+fn demo_post(i: u64, users: u64) -> DemoPost {
+    let r = mix(i);
+    let word = |k: u32| WORDS[usize::try_from((r >> (k * 4)) & 15).unwrap_or(0)];
+    let body: Vec<&str> = (0..40).map(|k| word(k % 16)).collect();
+    // One post in ten is a draft.
+    let published_at = (r % 10 != 0)
+        .then(|| Timestamp::from_unix(DEMO_EPOCH + i64::try_from(i).unwrap_or(0)))
+        .flatten();
+    DemoPost {
+        title: format!("Post {i}: {} and {}", word(0), word(1)),
+        content: body.join(" "),
+        author_id: format!("demo-{:06}", r % users.max(1) + 1),
+        published_at,
+    }
+}
+
+fn seed_demo(db: &Db, users: u64, posts: u64) -> anyhow::Result<()> {
+    if users == 0 && posts > 0 {
+        bail!("demo posts need at least one demo user");
+    }
+    let started = Instant::now();
+    let new_users: Vec<NewUser> = (1..=users).map(demo_user).collect();
+    let inserted =
+        db.write(|c| NewUser::insert_many_if_absent(c, &new_users).map_err(Failure::from))?;
+    println!(
+        "demo users: {inserted} created, {} already present",
+        users - inserted as u64
+    );
+
+    let ids: Vec<String> = new_users.into_iter().map(|u| u.id).collect();
+    let existing = db.read(|c| Post::count_by_authors(c, &ids).map_err(Failure::from))?;
+    let existing = u64::try_from(existing).unwrap_or(0);
+    if existing >= posts {
+        println!("demo posts: {existing} already present");
+        return Ok(());
+    }
+    let bar = ProgressBar::new(posts);
+    bar.set_style(
+        ProgressStyle::with_template("demo posts {bar:40} {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(existing);
+    let mut next = existing + 1;
+    while next <= posts {
+        let per_tx = (BATCH * BATCHES_PER_TRANSACTION) as u64;
+        let end = (next + per_tx - 1).min(posts);
+        let rows: Vec<DemoPost> = (next..=end).map(|i| demo_post(i, users)).collect();
+        db.write(|c| {
+            for chunk in rows.chunks(BATCH) {
+                let batch: Vec<NewPost<'_>> = chunk
+                    .iter()
+                    .map(|p| NewPost {
+                        title: &p.title,
+                        content: &p.content,
+                        author_id: &p.author_id,
+                        published_at: p.published_at,
+                    })
+                    .collect();
+                NewPost::insert_many(c, &batch)?;
+            }
+            Ok::<_, Failure>(())
+        })?;
+        bar.inc(end - next + 1);
+        next = end + 1;
+    }
+    bar.finish();
+    println!(
+        "demo posts: {} created in {:.1?}",
+        posts - existing,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Domain, db and Diesel errors of one transaction.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Domain(#[from] domain::Error),
+    #[error(transparent)]
+    Db(#[from] db::Error),
+}
+
+impl From<diesel::result::Error> for Failure {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Domain(err.into())
+    }
+}

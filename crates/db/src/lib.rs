@@ -33,6 +33,7 @@
 //!
 //! See `examples/notes.rs` for a complete service built on it.
 
+pub mod cli;
 mod config;
 mod error;
 mod migrate;

@@ -40,6 +40,14 @@ pub struct NewPost<'a> {
 }
 
 impl NewPost<'_> {
+    /// Inserts many posts in one statement (the caller batches and wraps them in
+    /// a transaction); returns how many were inserted.
+    pub fn insert_many(conn: &mut Conn, posts: &[NewPost<'_>]) -> Result<usize> {
+        Ok(diesel::insert_into(posts::table)
+            .values(posts)
+            .execute(conn)?)
+    }
+
     pub fn insert(&self, conn: &mut Conn) -> Result<Post> {
         diesel::insert_into(posts::table)
             .values(self)
@@ -243,5 +251,13 @@ impl Post {
 
     pub fn count(conn: &mut Conn) -> Result<i64> {
         Ok(posts::table.count().get_result(conn)?)
+    }
+
+    /// Posts written by any of these authors.
+    pub fn count_by_authors(conn: &mut Conn, author_ids: &[String]) -> Result<i64> {
+        Ok(posts::table
+            .filter(posts::author_id.eq_any(author_ids))
+            .count()
+            .get_result(conn)?)
     }
 }

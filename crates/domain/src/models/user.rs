@@ -135,6 +135,16 @@ impl NewUser {
             .map_err(email_taken)
     }
 
+    /// Inserts each user unless one with its id or email exists; returns how many
+    /// were inserted.
+    pub fn insert_many_if_absent(conn: &mut Conn, users: &[NewUser]) -> Result<usize> {
+        let mut inserted = 0;
+        for user in users {
+            inserted += usize::from(user.insert_if_absent(conn)?);
+        }
+        Ok(inserted)
+    }
+
     /// Inserts unless a user with this id or email exists; true when inserted.
     pub fn insert_if_absent(&self, conn: &mut Conn) -> Result<bool> {
         let inserted = diesel::insert_into(users::table)

@@ -1,0 +1,77 @@
+# Every user-facing command. `make` alone lists them.
+# Variables set in the environment (DATABASE_URL=other.db make migrate) win over .env.
+
+CARGO   ?= cargo
+PROFILE ?= release
+BIN     := target/$(PROFILE)
+CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
+
+.DEFAULT_GOAL := help
+.PHONY: help build run migrate rollback status migration seed demo schema schema-check \
+        test lint fmt backup restore bench clean-data
+
+help: ## list the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the binaries (release unless PROFILE=debug)
+	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
+
+.env:
+	cp .env.example .env
+
+run: .env build ## fresh clone to a running server: build, migrate, seed, serve on BIND
+	$(BIN)/web migrate
+	$(BIN)/seed
+	$(BIN)/web serve
+
+migrate: build ## apply pending migrations (prints what it applied)
+	$(BIN)/web migrate
+
+rollback: build ## revert the last migration
+	$(BIN)/web rollback
+
+status: build ## list applied and pending migrations
+	$(BIN)/web status
+
+migration: ## create an empty migration: make migration name=add_tags
+	@test -n "$(name)" || { echo "usage: make migration name=what_it_does"; exit 2; }
+	@echo "$(name)" | grep -Eq '^[a-z0-9_]+$$' || { echo "name: lower-case letters, digits and _ only"; exit 2; }
+	@dir=migrations/$$(date -u +%Y-%m-%d-%H%M%S)_$(name); mkdir -p $$dir; \
+	  printf -- '-- %s: up\n' "$(name)" > $$dir/up.sql; \
+	  printf -- '-- %s: down (undo up.sql)\n' "$(name)" > $$dir/down.sql; \
+	  echo "created $$dir/up.sql and down.sql; then: make migrate schema"
+
+seed: build ## idempotent: the admin user and, with ADMIN_TOKEN, its token
+	$(BIN)/seed
+
+demo: build ## demo data for benchmarks: make demo users=1000 posts=100000
+	$(BIN)/seed --demo $(or $(users),1000) $(or $(posts),100000)
+
+schema: ## regenerate crates/domain/src/schema.rs from the migrations (needs diesel CLI)
+	scripts/schema.sh write
+
+schema-check: ## fail if schema.rs differs from what the migrations produce
+	scripts/schema.sh check
+
+backup: build ## consistent online snapshot into BACKUP_DIR, verified
+	$(BIN)/web backup
+
+restore: build ## verified restore: make restore file=data/backups/app-....db
+	@test -n "$(file)" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
+	$(BIN)/web restore "$(file)"
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+lint: ## formatting and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-end, fuzzing
+	$(CARGO) build --workspace --bins --examples
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+	scripts/schemathesis.sh
+
+bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
+	scripts/bench.sh
