@@ -261,3 +261,286 @@ impl Post {
             .get_result(conn)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::user::NewUser;
+    use crate::test_support;
+    use crate::{Role, User};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix(secs).unwrap()
+    }
+
+    fn member(id: &str, role: Role) -> Actor {
+        Actor::Member {
+            id: id.into(),
+            role,
+        }
+    }
+
+    fn user(conn: &mut Conn, id: &str, role: Role) -> User {
+        NewUser {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            name: id.into(),
+            role,
+            created_at: at(NOW - 100),
+        }
+        .insert(conn)
+        .unwrap()
+    }
+
+    fn post(conn: &mut Conn, author: &str, published_at: Option<i64>) -> Post {
+        Post::create(
+            conn,
+            &member(author, Role::Admin),
+            &NewPostInput {
+                title: format!("by {author}"),
+                content: "body".into(),
+                author_id: Some(author.into()),
+                published_at: published_at.map(at),
+            },
+        )
+        .unwrap()
+    }
+
+    /// ann: public, draft, scheduled; bob: public, draft.
+    fn fixture(conn: &mut Conn) -> [Post; 5] {
+        user(conn, "ann", Role::User);
+        user(conn, "bob", Role::User);
+        user(conn, "root", Role::Admin);
+        [
+            post(conn, "ann", Some(NOW - 10)),
+            post(conn, "ann", None),
+            post(conn, "ann", Some(NOW + 3600)),
+            post(conn, "bob", Some(NOW - 5)),
+            post(conn, "bob", None),
+        ]
+    }
+
+    fn ids(conn: &mut Conn, actor: &Actor, filter: PostFilter) -> Vec<i64> {
+        Post::list(conn, actor, &filter, None, 100, at(NOW))
+            .unwrap()
+            .items
+            .iter()
+            .map(|p| p.id)
+            .collect()
+    }
+
+    #[test]
+    fn visibility_by_role_newest_first() {
+        let mut db = test_support::db();
+        let [a_pub, a_draft, a_sched, b_pub, b_draft] = fixture(&mut db.conn);
+        let c = &mut db.conn;
+        let all = PostFilter::default();
+        assert_eq!(ids(c, &Actor::Anonymous, all.clone()), [b_pub.id, a_pub.id]);
+        assert_eq!(
+            ids(c, &member("ann", Role::User), all.clone()),
+            [b_pub.id, a_sched.id, a_draft.id, a_pub.id]
+        );
+        assert_eq!(
+            ids(c, &member("root", Role::Admin), all),
+            [b_draft.id, b_pub.id, a_sched.id, a_draft.id, a_pub.id]
+        );
+    }
+
+    #[test]
+    fn published_and_author_filters() {
+        let mut db = test_support::db();
+        let [a_pub, a_draft, a_sched, b_pub, b_draft] = fixture(&mut db.conn);
+        let c = &mut db.conn;
+        let published = |p| PostFilter {
+            published: Some(p),
+            ..Default::default()
+        };
+        assert!(ids(c, &Actor::Anonymous, published(false)).is_empty());
+        assert_eq!(
+            ids(c, &member("ann", Role::User), published(false)),
+            [a_sched.id, a_draft.id]
+        );
+        assert_eq!(
+            ids(c, &member("root", Role::Admin), published(false)),
+            [b_draft.id, a_sched.id, a_draft.id]
+        );
+        assert_eq!(
+            ids(c, &member("bob", Role::User), published(true)),
+            [b_pub.id, a_pub.id]
+        );
+        let by = |a: &str| PostFilter {
+            author_id: Some(a.into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(c, &member("bob", Role::User), by("ann")), [a_pub.id]);
+        assert!(ids(c, &Actor::Anonymous, by("nobody")).is_empty());
+    }
+
+    #[test]
+    fn scheduled_posts_appear_by_themselves() {
+        let mut db = test_support::db();
+        let [_, _, sched, ..] = fixture(&mut db.conn);
+        let c = &mut db.conn;
+        assert!(matches!(
+            Post::find_visible(c, &Actor::Anonymous, sched.id, at(NOW)),
+            Err(Error::NotFound)
+        ));
+        let later = at(NOW + 3600);
+        assert_eq!(
+            Post::find_visible(c, &Actor::Anonymous, sched.id, later).unwrap(),
+            sched
+        );
+    }
+
+    #[test]
+    fn keyset_pages_cover_everything_once() {
+        let mut db = test_support::db();
+        user(&mut db.conn, "ann", Role::User);
+        let mut expected: Vec<i64> = (0..23)
+            .map(|_| post(&mut db.conn, "ann", Some(NOW - 1)).id)
+            .collect();
+        expected.reverse();
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = Post::list(
+                &mut db.conn,
+                &Actor::Anonymous,
+                &PostFilter::default(),
+                cursor.as_deref(),
+                5,
+                at(NOW),
+            )
+            .unwrap();
+            assert!(page.items.len() <= 5);
+            seen.extend(page.items.iter().map(|p| p.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        let bad = Post::list(
+            &mut db.conn,
+            &Actor::Anonymous,
+            &PostFilter::default(),
+            Some("garbage"),
+            5,
+            at(NOW),
+        );
+        assert!(matches!(bad, Err(Error::Cursor(_))));
+    }
+
+    #[test]
+    fn changes_need_ownership_or_admin() {
+        let mut db = test_support::db();
+        let [a_pub, a_draft, ..] = fixture(&mut db.conn);
+        let c = &mut db.conn;
+        let bob = member("bob", Role::User);
+        let retitle = PostChangesInput {
+            title: Some("  New title ".into()),
+            ..Default::default()
+        };
+        // Visible but not bob's: forbidden. Not visible to bob: not found.
+        assert!(matches!(
+            Post::update(c, &bob, a_pub.id, &retitle, at(NOW)),
+            Err(Error::Forbidden)
+        ));
+        assert!(matches!(
+            Post::update(c, &bob, a_draft.id, &retitle, at(NOW)),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            Post::delete(c, &bob, a_draft.id, at(NOW)),
+            Err(Error::NotFound)
+        ));
+        let ann = member("ann", Role::User);
+        let updated = Post::update(c, &ann, a_pub.id, &retitle, at(NOW)).unwrap();
+        assert_eq!(updated.title, "New title");
+        assert_eq!(updated.content, a_pub.content);
+        let unpublish = PostChangesInput {
+            published_at: Some(None),
+            ..Default::default()
+        };
+        let root = member("root", Role::Admin);
+        assert_eq!(
+            Post::update(c, &root, a_pub.id, &unpublish, at(NOW))
+                .unwrap()
+                .published_at,
+            None
+        );
+        Post::delete(c, &root, a_pub.id, at(NOW)).unwrap();
+        assert!(matches!(
+            Post::find_visible(c, &root, a_pub.id, at(NOW)),
+            Err(Error::NotFound)
+        ));
+    }
+
+    #[test]
+    fn create_rules() {
+        let mut db = test_support::db();
+        fixture(&mut db.conn);
+        let c = &mut db.conn;
+        let input = |author: Option<&str>| NewPostInput {
+            title: "t".into(),
+            content: "c".into(),
+            author_id: author.map(Into::into),
+            published_at: None,
+        };
+        let bob = member("bob", Role::User);
+        assert_eq!(
+            Post::create(c, &bob, &input(None)).unwrap().author_id,
+            "bob"
+        );
+        assert_eq!(
+            Post::create(c, &bob, &input(Some("bob")))
+                .unwrap()
+                .author_id,
+            "bob"
+        );
+        assert!(matches!(
+            Post::create(c, &bob, &input(Some("ann"))),
+            Err(Error::Forbidden)
+        ));
+        let root = member("root", Role::Admin);
+        assert_eq!(
+            Post::create(c, &root, &input(Some("ann")))
+                .unwrap()
+                .author_id,
+            "ann"
+        );
+        match Post::create(c, &root, &input(Some("ghost"))) {
+            Err(Error::Invalid(e)) => assert_eq!(e.0[0].field, "authorId"),
+            other => panic!("{other:?}"),
+        }
+        let bad = NewPostInput {
+            title: " ".into(),
+            content: "x".repeat(100_001),
+            author_id: None,
+            published_at: None,
+        };
+        match Post::create(c, &bob, &bad) {
+            Err(Error::Invalid(e)) => {
+                let fields: Vec<_> = e.0.iter().map(|f| f.field).collect();
+                assert_eq!(fields, ["title", "content"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn deleting_a_user_with_posts_is_a_conflict() {
+        let mut db = test_support::db();
+        let [a_pub, a_draft, a_sched, ..] = fixture(&mut db.conn);
+        let c = &mut db.conn;
+        assert!(matches!(User::delete(c, "ann"), Err(Error::Conflict(_))));
+        let root = member("root", Role::Admin);
+        for p in [a_pub, a_draft, a_sched] {
+            Post::delete(c, &root, p.id, at(NOW)).unwrap();
+        }
+        User::delete(c, "ann").unwrap();
+        assert!(matches!(User::delete(c, "ann"), Err(Error::NotFound)));
+    }
+}

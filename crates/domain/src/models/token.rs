@@ -104,3 +104,84 @@ impl Token {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::user::NewUser;
+    use crate::test_support;
+
+    fn user(conn: &mut Conn, id: &str, role: Role) {
+        NewUser {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            name: id.into(),
+            role,
+            created_at: Timestamp::now(),
+        }
+        .insert(conn)
+        .unwrap();
+    }
+
+    #[test]
+    fn issued_secret_authenticates_and_only_its_hash_is_stored() {
+        let mut db = test_support::db();
+        user(&mut db.conn, "ann", Role::User);
+        let issued = Token::issue(&mut db.conn, "ann", Timestamp::now()).unwrap();
+        assert_eq!(issued.secret.len(), 43, "32 bytes, base64url");
+        assert_eq!(
+            Token::authenticate(&mut db.conn, &issued.secret).unwrap(),
+            Some(Actor::Member {
+                id: "ann".into(),
+                role: Role::User
+            })
+        );
+        let stored: Vec<Token> = tokens::table
+            .select(Token::as_select())
+            .load(&mut db.conn)
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_ne!(stored[0].token_hash, issued.secret);
+        assert!(!stored[0].token_hash.contains(&issued.secret));
+        assert_eq!(Token::authenticate(&mut db.conn, "wrong").unwrap(), None);
+    }
+
+    #[test]
+    fn revoke_is_owner_or_admin_and_ends_authentication() {
+        let mut db = test_support::db();
+        user(&mut db.conn, "ann", Role::User);
+        user(&mut db.conn, "bob", Role::User);
+        user(&mut db.conn, "root", Role::Admin);
+        let c = &mut db.conn;
+        let t = Token::issue(c, "ann", Timestamp::now()).unwrap();
+        let bob = Actor::Member {
+            id: "bob".into(),
+            role: Role::User,
+        };
+        assert!(matches!(
+            Token::revoke(c, &bob, &t.id),
+            Err(Error::Forbidden)
+        ));
+        let ann = Token::authenticate(c, &t.secret).unwrap().unwrap();
+        Token::revoke(c, &ann, &t.id).unwrap();
+        assert_eq!(Token::authenticate(c, &t.secret).unwrap(), None);
+        assert!(matches!(
+            Token::revoke(c, &ann, &t.id),
+            Err(Error::NotFound)
+        ));
+    }
+
+    #[test]
+    fn register_is_idempotent_and_needs_a_user() {
+        let mut db = test_support::db();
+        user(&mut db.conn, "root", Role::Admin);
+        let c = &mut db.conn;
+        let first = Token::register(c, "root", "operator-chosen-secret", Timestamp::now()).unwrap();
+        let again = Token::register(c, "root", "operator-chosen-secret", Timestamp::now()).unwrap();
+        assert_eq!(first, again);
+        assert!(matches!(
+            Token::register(c, "ghost", "another-secret-value", Timestamp::now()),
+            Err(Error::NotFound)
+        ));
+    }
+}
