@@ -1,20 +1,54 @@
 //! Database subcommands any service binary can mount (`migrate`, `rollback`,
-//! `status`), so every service built on this crate is operated the same way.
+//! `status`, `backup`, `restore`), so every service built on this crate is operated
+//! the same way.
+
+use std::path::PathBuf;
 
 use diesel::migration::MigrationSource;
 use diesel::sqlite::Sqlite;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{Config, Db, Error};
+use crate::{Config, Db, Error, backup_file, restore};
 
 /// Subcommands to `#[command(flatten)]` into a service's own clap enum.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Apply every pending migration and print what was applied.
+    /// Apply every pending migration and print what was applied (a verified backup
+    /// is taken first when the file holds data).
     Migrate,
     /// Revert the most recently applied migration.
     Rollback,
     /// List applied and pending migrations.
     Status,
+    /// Take a consistent, verified online backup into BACKUP_DIR.
+    Backup,
+    /// Replace the database with a verified backup (refused while a server runs).
+    Restore {
+        /// The backup file; its manifest `<file>.json` must be beside it.
+        file: PathBuf,
+    },
+}
+
+/// A progress bar on stderr for byte-counted steps.
+fn bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>9} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn take_backup(config: &Config) -> Result<crate::Backup, Error> {
+    let bar = bar();
+    let report = |step: &str, done: u64, total: u64| {
+        bar.set_message(step.to_owned());
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let backup = backup_file(config, &report);
+    bar.finish_and_clear();
+    backup
 }
 
 /// Runs `command` against the database `config` names, reporting on stdout.
@@ -23,11 +57,16 @@ pub fn run<S: MigrationSource<Sqlite>>(
     migrations: S,
     command: &Command,
 ) -> Result<(), Error> {
-    let db = Db::open(config)?;
-    let migrator = db.migrator(migrations);
     let path = config.database_path.display();
     match command {
         Command::Migrate => {
+            let db = Db::open(config)?;
+            let migrator = db.migrator(migrations);
+            let status = migrator.status()?;
+            if !status.pending.is_empty() && holds_tables(&db)? {
+                let backup = take_backup(config)?;
+                println!("{path}: snapshot before migrating: {}", backup.path.display());
+            }
             let applied = migrator.run_pending()?;
             if applied.is_empty() {
                 println!("{path}: up to date, nothing to apply");
@@ -36,12 +75,16 @@ pub fn run<S: MigrationSource<Sqlite>>(
                 println!("{path}: applied {name}");
             }
         }
-        Command::Rollback => match migrator.revert_last()? {
-            Some(name) => println!("{path}: reverted {name}"),
-            None => println!("{path}: no migration to revert"),
-        },
+        Command::Rollback => {
+            let db = Db::open(config)?;
+            match db.migrator(migrations).revert_last()? {
+                Some(name) => println!("{path}: reverted {name}"),
+                None => println!("{path}: no migration to revert"),
+            }
+        }
         Command::Status => {
-            let status = migrator.status()?;
+            let db = Db::open(config)?;
+            let status = db.migrator(migrations).status()?;
             for name in &status.applied {
                 println!("applied  {name}");
             }
@@ -52,6 +95,55 @@ pub fn run<S: MigrationSource<Sqlite>>(
                 println!("unknown  {name} (applied by a newer build)");
             }
         }
+        Command::Backup => {
+            if !config.database_path.exists() {
+                return Err(Error::Backup(format!("{path} does not exist")));
+            }
+            let backup = take_backup(config)?;
+            let rows: Vec<String> = backup
+                .manifest
+                .tables
+                .iter()
+                .map(|(table, n)| format!("{table}={n}"))
+                .collect();
+            println!(
+                "backup {} verified: {} bytes, sha256 {}, {}",
+                backup.path.display(),
+                backup.manifest.size,
+                backup.manifest.sha256,
+                rows.join(" ")
+            );
+            for old in backup.removed {
+                println!("removed old backup {}", old.display());
+            }
+        }
+        Command::Restore { file } => {
+            let bar = bar();
+            let report = |step: &str, done: u64, total: u64| {
+                bar.set_message(step.to_owned());
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let restored = restore(config, &migrations, file, &report);
+            bar.finish_and_clear();
+            let restored = restored?;
+            if let Some(pre) = restored.pre_restore {
+                println!("previous database kept as {}", pre.display());
+            }
+            println!("{path}: restored from {} (verified)", file.display());
+        }
     }
     Ok(())
+}
+
+/// True when the file has any table besides SQLite's own.
+fn holds_tables(db: &Db) -> Result<bool, Error> {
+    use diesel::RunQueryDsl;
+    let mut conn = db.reader_conn()?;
+    let count: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+          AND name != '__diesel_schema_migrations')",
+    ))
+    .get_result(&mut conn)?;
+    Ok(count > 0)
 }

@@ -42,6 +42,10 @@ pub enum Error {
     #[error("backup: {0}")]
     Backup(String),
 
+    /// A server holds the database (see `ServerLock`).
+    #[error("{} is in use by a running server; stop it first", .0.display())]
+    Locked(PathBuf),
+
     #[error("restore: {0}")]
     Restore(String),
 

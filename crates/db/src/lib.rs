@@ -33,12 +33,16 @@
 //!
 //! See `examples/notes.rs` for a complete service built on it.
 
+mod backup;
 pub mod cli;
 mod config;
 mod error;
 mod migrate;
 mod pool;
 
+pub use backup::{
+    Backup, Manifest, Progress, Restored, ServerLock, backup_file, list_backups, restore, verify_backup,
+};
 pub use config::{Config, Synchronous};
 pub use error::{Error, is_busy};
 pub use migrate::{Migrator, Status};
