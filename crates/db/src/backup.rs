@@ -9,8 +9,8 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -76,7 +76,9 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 /// A fresh connection outside the pools: backups and checks must not hold a
 /// pooled reader (which is `query_only`) for their whole duration.
 fn connect(path: &Path, busy_timeout_ms: u32) -> Result<SqliteConnection, Error> {
-    let url = path.to_str().ok_or_else(|| Error::Backup("path is not UTF-8".into()))?;
+    let url = path
+        .to_str()
+        .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?;
     let mut conn = SqliteConnection::establish(url).map_err(|e| Error::Open {
         path: path.to_owned(),
         message: e.to_string(),
@@ -230,8 +232,10 @@ pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Er
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Backup(format!("manifest: {e}")))?;
     write_synced(&manifest_partial, &json)?;
-    fs::rename(&manifest_partial, &manifest_final)
-        .map_err(Error::io(format!("renaming {}", manifest_partial.display())))?;
+    fs::rename(&manifest_partial, &manifest_final).map_err(Error::io(format!(
+        "renaming {}",
+        manifest_partial.display()
+    )))?;
     fs::rename(&partial, &final_path)
         .map_err(Error::io(format!("renaming {}", partial.display())))?;
     sync_dir(dir)?;
@@ -261,7 +265,10 @@ fn snapshot_and_verify(
 ) -> Result<Manifest, Error> {
     let _ = fs::remove_file(partial);
     let source_size = fs::metadata(&config.database_path)
-        .map_err(Error::io(format!("reading {}", config.database_path.display())))?
+        .map_err(Error::io(format!(
+            "reading {}",
+            config.database_path.display()
+        )))?
         .len();
     let mut source = connect(&config.database_path, config.busy_timeout_ms)?;
     let target = partial
@@ -407,7 +414,8 @@ impl ServerLock {
     pub fn acquire(config: &Config) -> Result<ServerLock, Error> {
         let path = Self::path_for(config);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
+            fs::create_dir_all(parent)
+                .map_err(Error::io(format!("creating {}", parent.display())))?;
         }
         let file = File::options()
             .create(true)
@@ -418,7 +426,9 @@ impl ServerLock {
         match file.try_lock() {
             Ok(()) => Ok(ServerLock { _file: file, path }),
             Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(config.database_path.clone())),
-            Err(fs::TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()))(e)),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(Error::io(format!("locking {}", path.display()))(e))
+            }
         }
     }
 
@@ -466,7 +476,8 @@ pub fn restore<S: MigrationSource<Sqlite>>(
         if wal.exists() {
             let mut wal_copy = copy.as_os_str().to_owned();
             wal_copy.push("-wal");
-            fs::copy(&wal, PathBuf::from(wal_copy)).map_err(Error::io(format!("copying {}", wal.display())))?;
+            fs::copy(&wal, PathBuf::from(wal_copy))
+                .map_err(Error::io(format!("copying {}", wal.display())))?;
         }
         Some(copy)
     } else {

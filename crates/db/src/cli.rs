@@ -65,7 +65,10 @@ pub fn run<S: MigrationSource<Sqlite>>(
             let status = migrator.status()?;
             if !status.pending.is_empty() && holds_tables(&db)? {
                 let backup = take_backup(config)?;
-                println!("{path}: snapshot before migrating: {}", backup.path.display());
+                println!(
+                    "{path}: snapshot before migrating: {}",
+                    backup.path.display()
+                );
             }
             let applied = migrator.run_pending()?;
             if applied.is_empty() {

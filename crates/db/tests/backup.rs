@@ -1,0 +1,250 @@
+//! Backups are verified before they get a final name; restores refuse anything
+//! doubtful and leave the current database untouched when they do.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::TestError;
+use db::{Config, Db, Error, ServerLock};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use domain::{Actor, NewPostInput, NewUserInput, Post, Role, Timestamp, User};
+
+fn none(_: &str, _: u64, _: u64) {}
+
+fn add_posts(db: &Db, n: usize) {
+    db.write(|c| {
+        let user = NewUserInput {
+            email: format!("a{}@example.com", User::count(c)?),
+            name: "A".into(),
+            role: None,
+        }
+        .validate(Timestamp::now())?
+        .insert(c)?;
+        let actor = Actor::Member {
+            id: user.id,
+            role: Role::User,
+        };
+        for i in 0..n {
+            Post::create(
+                c,
+                &actor,
+                &NewPostInput {
+                    title: format!("post {i}"),
+                    content: "x".repeat(200),
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok::<_, TestError>(())
+    })
+    .unwrap();
+}
+
+fn counts(db: &Db) -> (i64, i64) {
+    db.read(|c| Ok::<_, TestError>((User::count(c)?, Post::count(c)?)))
+        .unwrap()
+}
+
+fn finals(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(&config.backup_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn backup_is_verified_described_and_retained() {
+    let t = common::migrated();
+    add_posts(&t.db, 50);
+    let mut config = t.db.config().clone();
+    config.backup_keep = 2;
+    let first = db::backup_file(&config, &none).unwrap();
+    let m = &first.manifest;
+    assert!(m.tables.contains(&("posts".into(), 50)), "{:?}", m.tables);
+    assert!(m.tables.contains(&("users".into(), 1)));
+    assert_eq!(m.size, fs::metadata(&first.path).unwrap().len());
+    assert_eq!(m.schema_version.as_deref(), Some("20261101000003"));
+    // The manifest on disk is the one returned.
+    let on_disk: db::Manifest =
+        serde_json::from_slice(&fs::read(format!("{}.json", first.path.display())).unwrap())
+            .unwrap();
+    assert_eq!(&on_disk, m);
+    db::verify_backup(&first.path, &domain::MIGRATIONS, &none).unwrap();
+
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        db::backup_file(&config, &none).unwrap();
+    }
+    let backups = db::list_backups(&config).unwrap();
+    assert_eq!(backups.len(), 2);
+    assert!(!backups.contains(&first.path), "the oldest went first");
+    assert_eq!(
+        finals(&config).len(),
+        4,
+        "two backups, two manifests: {:?}",
+        finals(&config)
+    );
+}
+
+#[test]
+fn restore_round_trip_keeps_the_previous_file_and_drops_the_old_wal() {
+    let t = common::migrated();
+    add_posts(&t.db, 10);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    add_posts(&t.db, 5);
+    assert_eq!(counts(&t.db), (2, 15));
+    let wal = format!("{}-wal", config.database_path.display());
+    drop(t.db);
+    // Something is left in a -wal by a writer that did not checkpoint.
+    {
+        let mut c = SqliteConnection::establish(config.database_path.to_str().unwrap()).unwrap();
+        c.batch_execute("PRAGMA wal_autocheckpoint = 0; UPDATE posts SET title = 'changed'")
+            .unwrap();
+        std::mem::forget(c); // no checkpoint on close: the -wal stays
+    }
+    assert!(Path::new(&wal).exists());
+
+    let restored = db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap();
+    assert!(!Path::new(&wal).exists(), "stale -wal removed");
+    let pre = restored.pre_restore.unwrap();
+    assert!(pre.exists());
+
+    let db = Db::open(&config).unwrap();
+    assert_eq!(counts(&db), (1, 10));
+    // The pre-restore copy, with its -wal, still holds everything.
+    let mut keep = Config::for_path(&pre);
+    keep.backup_dir = t.dir.path().join("unused");
+    assert_eq!(counts(&Db::open(&keep).unwrap()), (2, 15));
+}
+
+#[test]
+fn restore_refuses_a_corrupt_file_and_leaves_the_database_untouched() {
+    let t = common::migrated();
+    add_posts(&t.db, 100);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    add_posts(&t.db, 1);
+
+    // Flip bytes in the middle of a copy that keeps the original's manifest.
+    let corrupt = t.dir.path().join("corrupt.db");
+    let mut bytes = fs::read(&backup.path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xA5;
+    }
+    fs::write(&corrupt, &bytes).unwrap();
+    fs::copy(
+        format!("{}.json", backup.path.display()),
+        format!("{}.json", corrupt.display()),
+    )
+    .unwrap();
+    let err = db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its manifest"),
+        "{err}"
+    );
+
+    // Even with a manifest made to match, SQLite's own check refuses it.
+    let mut manifest: db::Manifest =
+        serde_json::from_slice(&fs::read(format!("{}.json", corrupt.display())).unwrap()).unwrap();
+    use sha2::Digest;
+    manifest.sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    fs::write(
+        format!("{}.json", corrupt.display()),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let err = db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).unwrap_err();
+    assert!(
+        matches!(err, Error::Restore(_) | Error::Open { .. }),
+        "{err:?}"
+    );
+    // No backup manifest at all: refused.
+    fs::remove_file(format!("{}.json", corrupt.display())).unwrap();
+    assert!(db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).is_err());
+
+    assert_eq!(counts(&t.db), (2, 101), "current database untouched");
+}
+
+#[test]
+fn restore_refuses_a_newer_schema() {
+    let t = common::migrated();
+    add_posts(&t.db, 3);
+    t.db.writer_conn()
+        .unwrap()
+        .batch_execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000000')")
+        .unwrap();
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    t.db.writer_conn()
+        .unwrap()
+        .batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '29991231000000'")
+        .unwrap();
+    match db::restore(&config, &domain::MIGRATIONS, &backup.path, &none) {
+        Err(Error::SchemaTooNew(v)) => assert_eq!(v, ["29991231000000"]),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    assert_eq!(counts(&t.db), (1, 3));
+}
+
+#[test]
+fn restore_refuses_while_a_server_holds_the_database() {
+    let t = common::migrated();
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    let lock = ServerLock::acquire(&config).unwrap();
+    let err = db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap_err();
+    assert!(matches!(err, Error::Locked(_)), "{err:?}");
+    assert!(err.to_string().contains("running server"), "{err}");
+    drop(lock);
+    db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap();
+}
+
+#[test]
+fn the_wal_shrinks_back_after_a_long_reader_ends() {
+    let t = common::open_with(|mut c| {
+        c.journal_size_limit = 256 * 1024;
+        c
+    });
+    t.db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    let wal = format!("{}-wal", t.db.config().database_path.display());
+    let wal_size = || fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    // A long reader pins its snapshot: checkpoints cannot reset the WAL past it.
+    let mut reader = t.db.reader_conn().unwrap();
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM posts;")
+        .unwrap();
+    for _ in 0..20 {
+        add_posts(&t.db, 200);
+    }
+    let grown = wal_size();
+    assert!(grown > 4 * 256 * 1024, "the WAL grew to {grown} bytes");
+    reader.batch_execute("COMMIT").unwrap();
+    drop(reader);
+
+    // Writers go on: the next automatic checkpoint completes, the WAL restarts and
+    // journal_size_limit truncates it.
+    let mut after = grown;
+    for _ in 0..40 {
+        add_posts(&t.db, 200);
+        after = wal_size();
+        if after <= 256 * 1024 {
+            break;
+        }
+    }
+    assert!(
+        after <= 256 * 1024,
+        "the WAL is still {after} bytes (was {grown})"
+    );
+    // The server's periodic checkpoint empties it entirely.
+    assert!(t.db.checkpoint().unwrap(), "checkpoint completed");
+    assert_eq!(wal_size(), 0);
+}
