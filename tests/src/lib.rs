@@ -1,1 +1,308 @@
-//! End-to-end tests that run the real binaries.
+//! Harness for end-to-end tests: the real `web` and `seed` binaries (built by
+//! `cargo build --workspace --bins`), each test on its own temporary database file
+//! and free loopback port.
+
+#![expect(clippy::unwrap_used, reason = "test harness: fail loudly")]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The admin token every test server is seeded with.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// A built binary of this workspace, next to the test executable's folder.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A temporary folder holding one database file.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub dir: TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("app.db")
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.dir.path().join("backups")
+    }
+
+    /// A command for one of the binaries, with this sandbox's settings. The working
+    /// folder is the sandbox, so no project `.env` leaks in.
+    pub fn command(&self, binary: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin(binary));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("DATABASE_URL", self.db_path())
+            .env("BACKUP_DIR", self.backup_dir())
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+
+    /// Runs a binary to completion; panics with its output if it fails.
+    pub fn run(&self, binary: &str, args: &[&str]) -> Output {
+        let out = self.command(binary, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{binary} {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `web migrate` then `seed`.
+    pub fn prepare(&self) {
+        self.run("web", &["migrate"]);
+        self.run("seed", &[]);
+    }
+
+    /// A direct connection to the file, for asserting on rows.
+    pub fn conn(&self) -> SqliteConnection {
+        let mut conn = SqliteConnection::establish(self.db_path().to_str().unwrap()).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "PRAGMA busy_timeout = 5000",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// Starts `web serve` on a free port and waits until it answers.
+    pub fn serve(&self, extra_env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = self.command("web", &["serve"]);
+        cmd.env("BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            agent: agent(),
+        };
+        server.wait_ready(Duration::from_secs(20));
+        server
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTP client that returns every status instead of turning 4xx/5xx into errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// One response: status, headers of interest, body parsed as JSON when it is.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: String,
+    pub request_id: Option<String>,
+}
+
+/// A running `web serve`.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub agent: ureq::Agent,
+}
+
+impl Server {
+    fn wait_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = self.try_call("GET", "/ready", None, None)
+                && r.status == 200
+            {
+                return;
+            }
+            assert!(started.elapsed() < limit, "server did not become ready");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, ureq::Error> {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match (method, body) {
+            ("GET" | "DELETE", _) => {
+                let mut req = if method == "GET" {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
+                if let Some(auth) = &auth {
+                    req = req.header("Authorization", auth);
+                }
+                req.call()?
+            }
+            (_, body) => {
+                let mut req = if method == "POST" {
+                    self.agent.post(&url)
+                } else {
+                    self.agent.patch(&url)
+                };
+                if let Some(auth) = &auth {
+                    req = req.header("Authorization", auth);
+                }
+                req.send_json(body.cloned().unwrap_or(Value::Null))?
+            }
+        };
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let request_id = header("x-request-id");
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Reply {
+            status,
+            body,
+            content_type,
+            request_id,
+        })
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        self.try_call(method, path, token, body).unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit status (waits up to 30 s).
+    pub fn terminate(mut self) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server ignored SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name with the system's `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Rows of `table` (these `columns`, comma-separated) as JSON text, in key order.
+pub fn dump(conn: &mut SqliteConnection, table: &str, columns: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    diesel::sql_query(format!(
+        "SELECT json_array({columns}) AS row FROM {table} ORDER BY 1"
+    ))
+    .load::<Row>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|r| r.row)
+    .collect()
+}
+
+/// `PRAGMA integrity_check` on the file.
+pub fn integrity(conn: &mut SqliteConnection) -> String {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    diesel::sql_query("PRAGMA integrity_check")
+        .load::<Row>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.integrity_check)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

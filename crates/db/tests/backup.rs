@@ -1,6 +1,8 @@
 //! Backups are verified before they get a final name; restores refuse anything
 //! doubtful and leave the current database untouched when they do.
 
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
 mod common;
 
 use std::fs;

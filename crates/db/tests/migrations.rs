@@ -1,6 +1,8 @@
 //! Migrations: the resulting file is the contract's, drizzle-kit's files are
 //! adopted with their rows, and a file from a newer build is refused.
 
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
 mod common;
 
 use db::{Db, Error};

@@ -1,5 +1,7 @@
 //! The pool: pragmas on every connection, queued writers, bounded waits.
 
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
 mod common;
 
 use std::sync::{Arc, Barrier};

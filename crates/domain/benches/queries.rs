@@ -17,7 +17,10 @@ const POSTS: i64 = 10_000;
 const NOW: i64 = 1_800_000_000;
 
 /// The same row the domain returns, read the raw way.
-#[expect(dead_code, reason = "fields are read only to build the row, as the domain does")]
+#[expect(
+    dead_code,
+    reason = "fields are read only to build the row, as the domain does"
+)]
 struct RawPost {
     id: i64,
     title: String,
@@ -82,7 +85,12 @@ fn point_query(c: &mut Criterion) {
     group.bench_function("domain", |b| {
         b.iter(|| {
             // Drafts are NotFound for anonymous callers, as over HTTP.
-            let _ = black_box(Post::find_visible(&mut conn, &Actor::Anonymous, next(), now));
+            let _ = black_box(Post::find_visible(
+                &mut conn,
+                &Actor::Anonymous,
+                next(),
+                now,
+            ));
         })
     });
 
@@ -102,7 +110,9 @@ fn point_query(c: &mut Criterion) {
                     published_at: r.get(4)?,
                 })
             });
-            let visible = row.ok().filter(|p| p.published_at.is_some_and(|at| at <= NOW));
+            let visible = row
+                .ok()
+                .filter(|p| p.published_at.is_some_and(|at| at <= NOW));
             black_box(visible);
         })
     });
@@ -119,8 +129,15 @@ fn list_query(c: &mut Criterion) {
     group.bench_function("domain", |b| {
         b.iter(|| {
             black_box(
-                Post::list(&mut conn, &Actor::Anonymous, &PostFilter::default(), None, 20, now)
-                    .unwrap(),
+                Post::list(
+                    &mut conn,
+                    &Actor::Anonymous,
+                    &PostFilter::default(),
+                    None,
+                    20,
+                    now,
+                )
+                .unwrap(),
             )
         })
     });

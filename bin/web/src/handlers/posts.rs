@@ -1,0 +1,157 @@
+//! `/posts`: visibility and ownership are the domain's; this module maps HTTP to it.
+
+use actix_web::http::header;
+use actix_web::web::{Json, Path, Query};
+use actix_web::{HttpResponse, Responder};
+
+use domain::{Post, Timestamp};
+
+use super::State;
+use crate::error::ApiResult;
+use crate::extract::{Auth, Input};
+use crate::openapi::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
+use crate::views::{self, NewPostBody, PostChangesBody, PostPage, PostQuery};
+
+/// Posts the caller may see, newest id first: public ones for everyone, plus the
+/// caller's own drafts, or everything for an admin.
+#[utoipa::path(get, path = "/posts", tag = "posts", params(PostQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", body = PostPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn list(
+    state: State,
+    auth: Auth,
+    query: Input<Query<PostQuery>>,
+) -> ApiResult<Json<PostPage>> {
+    let actor = auth.actor();
+    let (filter, page) = query?.into_inner().parse()?;
+    let now = Timestamp::now();
+    let found = state
+        .read(move |conn| {
+            Post::list(
+                conn,
+                &actor,
+                &filter,
+                page.cursor.as_deref(),
+                page.limit,
+                now,
+            )
+        })
+        .await?;
+    Ok(Json(found.into()))
+}
+
+/// One post, if the caller may see it (else 404).
+#[utoipa::path(get, path = "/posts/{id}", tag = "posts",
+    params(("id" = i64, Path, description = "Post id")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The post", body = views::Post),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
+    let actor = auth.actor();
+    let id = id?.into_inner();
+    let now = Timestamp::now();
+    let post = state
+        .read(move |conn| Post::find_visible(conn, &actor, id, now))
+        .await?;
+    Ok(Json(post.into()))
+}
+
+/// Creates a post: members write as themselves, admins for any existing author.
+#[utoipa::path(post, path = "/posts", tag = "posts", request_body = NewPostBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = views::Post,
+            headers(("location" = String, description = "/posts/{id}"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn create(
+    state: State,
+    auth: Auth,
+    body: Input<Json<NewPostBody>>,
+) -> ApiResult<impl Responder> {
+    let actor = auth.member()?;
+    let input = domain::NewPostInput::from(body?.into_inner());
+    let post = state
+        .write(move |conn| Post::create(conn, &actor, &input))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/posts/{}", post.id)))
+        .json(views::Post::from(post)))
+}
+
+/// Changes a post the caller owns (admins: any). `publishedAt: null` unpublishes.
+#[utoipa::path(patch, path = "/posts/{id}", tag = "posts", request_body = PostChangesBody,
+    params(("id" = i64, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed post", body = views::Post),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn update(
+    state: State,
+    auth: Auth,
+    id: Input<Path<i64>>,
+    body: Input<Json<PostChangesBody>>,
+) -> ApiResult<Json<views::Post>> {
+    let actor = auth.member()?;
+    let id = id?.into_inner();
+    let input = domain::PostChangesInput::from(body?.into_inner());
+    let now = Timestamp::now();
+    let post = state
+        .write(move |conn| Post::update(conn, &actor, id, &input, now))
+        .await?;
+    Ok(Json(post.into()))
+}
+
+/// Deletes a post the caller owns (admins: any).
+#[utoipa::path(delete, path = "/posts/{id}", tag = "posts",
+    params(("id" = i64, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn delete(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<HttpResponse> {
+    let actor = auth.member()?;
+    let id = id?.into_inner();
+    let now = Timestamp::now();
+    state
+        .write(move |conn| Post::delete(conn, &actor, id, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

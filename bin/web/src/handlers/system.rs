@@ -1,0 +1,69 @@
+//! Operations endpoints: liveness, readiness and the OpenAPI document. They ignore
+//! the `Authorization` header.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Json};
+use utoipa::OpenApi;
+
+use super::State;
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::ApiDoc;
+use crate::views::Status;
+
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Alive", body = Status)))]
+pub async fn health() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// The database answers and is at exactly this build's schema.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Status),
+        (status = 503, response = crate::openapi::Unavailable),
+    ))]
+pub async fn ready(state: State) -> ApiResult<Json<Status>> {
+    let db = state.db.clone();
+    let checked = web::block(move || {
+        db.ping()?;
+        db.migrator(domain::MIGRATIONS).ensure_current()
+    })
+    .await?;
+    match checked {
+        Ok(()) => Ok(Json(Status { status: "ready" })),
+        Err(err @ (db::Error::MigrationsPending(_) | db::Error::SchemaTooNew(_))) => {
+            Err(ApiError::NotReady(err.to_string()))
+        }
+        Err(db::Error::Busy) => Err(ApiError::Busy),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            Err(ApiError::NotReady("the database does not answer".into()))
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+pub async fn openapi() -> ApiResult<HttpResponse> {
+    static DOC: OnceLock<Result<String, String>> = OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .map_err(|e| e.to_string())
+    });
+    match doc {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json.clone())),
+        Err(err) => Err(ApiError::Internal(err.clone())),
+    }
+}
+
+/// Fallback for paths no route matches.
+pub async fn unknown_route() -> ApiResult<HttpResponse> {
+    Err(ApiError::NotFound("no route matches this path"))
+}

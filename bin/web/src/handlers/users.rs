@@ -1,0 +1,189 @@
+//! `/me` and `/users`: who may see and change which account is decided here,
+//! since the domain's user functions do not take an actor.
+
+use actix_web::http::header;
+use actix_web::web::{Json, Path, Query};
+use actix_web::{HttpResponse, Responder};
+
+use domain::{Actor, NewUserInput, Timestamp, User, UserChangesInput};
+
+use super::State;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Input};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
+};
+use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
+
+fn require_admin(actor: &Actor) -> ApiResult<()> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn require_self_or_admin(actor: &Actor, user_id: &str) -> ApiResult<()> {
+    if actor.is_self_or_admin(user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = views::User),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
+    let actor = auth.member()?;
+    let id = actor.id().unwrap_or_default().to_owned();
+    let user = state
+        .read(move |conn| User::find(conn, &id))
+        .await
+        // The account went away between authentication and this read.
+        .map_err(|err| match err {
+            ApiError::NotFound(_) => ApiError::Unauthorized,
+            other => other,
+        })?;
+    Ok(Json(user.into()))
+}
+
+/// Every user, newest first (admins only).
+#[utoipa::path(get, path = "/users", tag = "users", params(UserQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", body = UserPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn list(
+    state: State,
+    auth: Auth,
+    query: Input<Query<UserQuery>>,
+) -> ApiResult<Json<UserPage>> {
+    let actor = auth.member()?;
+    require_admin(&actor)?;
+    let page = query?.into_inner().parse()?;
+    let found = state
+        .read(move |conn| User::list(conn, page.cursor.as_deref(), page.limit))
+        .await?;
+    Ok(Json(found.into()))
+}
+
+/// Creates a user (admins only).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = views::User,
+            headers(("location" = String, description = "/users/{id}"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn create(
+    state: State,
+    auth: Auth,
+    body: Input<Json<NewUserBody>>,
+) -> ApiResult<impl Responder> {
+    let actor = auth.member()?;
+    require_admin(&actor)?;
+    let new_user = NewUserInput::from(body?.into_inner()).validate(Timestamp::now())?;
+    let user = state.write(move |conn| new_user.insert(conn)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/users/{}", user.id)))
+        .json(views::User::from(user)))
+}
+
+/// One user: the caller themselves, or anyone for an admin.
+#[utoipa::path(get, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = views::User),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<views::User>> {
+    let actor = auth.member()?;
+    let id = id.into_inner();
+    require_self_or_admin(&actor, &id)?;
+    let user = state.read(move |conn| User::find(conn, &id)).await?;
+    Ok(Json(user.into()))
+}
+
+/// Changes a user: members their own name and email, admins anything.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UserChangesBody,
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed user", body = views::User),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn update(
+    state: State,
+    auth: Auth,
+    id: Path<String>,
+    body: Input<Json<UserChangesBody>>,
+) -> ApiResult<Json<views::User>> {
+    let actor = auth.member()?;
+    let id = id.into_inner();
+    require_self_or_admin(&actor, &id)?;
+    let input = UserChangesInput::from(body?.into_inner());
+    if input.role.is_some() {
+        require_admin(&actor)?;
+    }
+    let changes = input.validate()?;
+    let user = state
+        .write(move |conn| User::update(conn, &id, &changes))
+        .await?;
+    Ok(Json(user.into()))
+}
+
+/// Deletes a user who has no posts, and their tokens (admins only).
+#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn delete(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {
+    let actor = auth.member()?;
+    require_admin(&actor)?;
+    let id = id.into_inner();
+    state.write(move |conn| User::delete(conn, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,99 @@
+//! Request ids and the one log line per request.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The caller's id when it is 1..=64 letters, digits and dashes (safe to log and echo),
+/// else a new UUID v7.
+pub fn request_id(sent: Option<&HeaderValue>) -> String {
+    sent.and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Tags the response with `x-request-id` and logs method, path, status, latency and
+/// request id; for a 5xx also the error, which the body never shows. Only the path
+/// is logged: headers (and so tokens) never are.
+pub async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(req.headers().get(&REQUEST_ID));
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let id_header = HeaderValue::from_str(&id).ok();
+    let log = |status: StatusCode, error: Option<String>| {
+        let status_code = status.as_u16();
+        let latency_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        if status.is_server_error() {
+            tracing::error!(
+                %method, path, status = status_code, %latency_ms, request_id = %id,
+                error = error.as_deref().unwrap_or("-"), "request"
+            );
+        } else {
+            tracing::info!(%method, path, status = status_code, %latency_ms, request_id = %id, "request");
+        }
+    };
+    match next.call(req).await {
+        Ok(mut res) => {
+            if let Some(value) = id_header {
+                res.headers_mut().insert(REQUEST_ID, value);
+            }
+            log(
+                res.status(),
+                res.response().error().map(ToString::to_string),
+            );
+            Ok(res)
+        }
+        // An error that escaped every handler: actix renders it after us, so hand it
+        // a finished response that carries the id too.
+        Err(err) => {
+            let mut response = err.error_response();
+            if let Some(value) = id_header {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            log(response.status(), Some(err.to_string()));
+            Err(InternalError::from_response(err, response).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_ids_are_kept_others_replaced() {
+        let keep = |raw: &str| {
+            request_id(Some(
+                &HeaderValue::from_str(raw).unwrap_or(HeaderValue::from_static("x")),
+            )) == raw
+        };
+        assert!(keep("abc-123"));
+        assert!(keep(&"a".repeat(64)));
+        assert!(!keep(&"a".repeat(65)));
+        assert!(!keep("has space"));
+        assert!(!keep("semi;colon"));
+        assert!(!keep("ünï"));
+        let fresh = request_id(None);
+        assert_eq!(
+            uuid::Uuid::parse_str(&fresh)
+                .map(|u| u.get_version_num())
+                .ok(),
+            Some(7)
+        );
+    }
+}

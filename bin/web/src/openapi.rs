@@ -1,0 +1,158 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the views' schemas; `routes::ENDPOINTS` is checked against it.
+
+#![expect(
+    dead_code,
+    reason = "the problem response types exist only to be documented"
+)]
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToResponse};
+
+use crate::error::{FieldProblem, Problem};
+use crate::handlers::{posts, system, tokens, users};
+use crate::views;
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Malformed JSON, wrong types, unknown fields or bad parameters",
+    content_type = "application/problem+json"
+)]
+pub struct BadRequest(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Missing, unknown or revoked bearer token",
+    content_type = "application/problem+json"
+)]
+pub struct Unauthorized(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(description = "Not allowed", content_type = "application/problem+json")]
+pub struct Forbidden(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "No such row, or one the caller may not see",
+    content_type = "application/problem+json"
+)]
+pub struct NotFound(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Duplicate email, or a user who still has posts",
+    content_type = "application/problem+json"
+)]
+pub struct Conflict(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Body over 1 MiB",
+    content_type = "application/problem+json"
+)]
+pub struct PayloadTooLarge(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Body is not application/json",
+    content_type = "application/problem+json"
+)]
+pub struct UnsupportedMediaType(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Values that fail validation; `errors` lists every invalid field",
+    content_type = "application/problem+json"
+)]
+pub struct Unprocessable(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Unexpected failure; details are logged under the x-request-id",
+    content_type = "application/problem+json"
+)]
+pub struct Internal(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "The database is unavailable, not migrated, or busy past its timeout \
+                   (then with `Retry-After: 1`)",
+    content_type = "application/problem+json"
+)]
+pub struct Unavailable(Problem);
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Posts API",
+        description = "Users, posts and API tokens over one SQLite file. Errors are \
+                       application/problem+json (RFC 9457); every response carries x-request-id."
+    ),
+    paths(
+        system::health,
+        system::ready,
+        system::openapi,
+        posts::list,
+        posts::create,
+        posts::get,
+        posts::update,
+        posts::delete,
+        users::me,
+        users::list,
+        users::create,
+        users::get,
+        users::update,
+        users::delete,
+        tokens::issue,
+        tokens::revoke,
+    ),
+    components(
+        schemas(
+            Problem,
+            FieldProblem,
+            views::Role,
+            views::User,
+            views::Post,
+            views::PostPage,
+            views::UserPage,
+            views::IssuedToken,
+            views::Status,
+            views::NewUserBody,
+            views::UserChangesBody,
+            views::NewPostBody,
+            views::PostChangesBody,
+        ),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Unprocessable,
+            Internal,
+            Unavailable,
+        )
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "posts", description = "Posts: public, drafts and scheduled"),
+        (name = "users", description = "Accounts"),
+        (name = "tokens", description = "API tokens"),
+        (name = "operations", description = "Health, readiness, this document"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,112 @@
+//! Operations: request ids, health, readiness, and the 503 / 500 paths.
+
+use actix_web::test::TestRequest;
+use diesel::RunQueryDsl;
+
+use crate::common::{self, app, bearer, send};
+
+#[actix_web::test]
+async fn request_ids_are_echoed_when_sane_and_made_up_otherwise() {
+    let t = common::database(|c| c);
+    let app = app!(t.db);
+    for sane in ["abc-123", "A", &"x".repeat(64)] {
+        let reply = send!(
+            app,
+            TestRequest::get()
+                .uri("/health")
+                .insert_header(("x-request-id", sane))
+        );
+        assert_eq!(reply.header("x-request-id"), Some(sane));
+    }
+    for insane in [
+        "",
+        "has space",
+        "semi;colon",
+        "under_score",
+        &"x".repeat(65),
+    ] {
+        let reply = send!(
+            app,
+            TestRequest::get()
+                .uri("/nope")
+                .insert_header(("x-request-id", insane))
+        );
+        let id = reply.header("x-request-id").unwrap();
+        assert_ne!(id, insane);
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+    let a = send!(app, TestRequest::get().uri("/health"));
+    let b = send!(app, TestRequest::get().uri("/health"));
+    assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+}
+
+#[actix_web::test]
+async fn health_and_ready() {
+    let t = common::database(|c| c);
+    let app = app!(t.db);
+    let health = send!(app, TestRequest::get().uri("/health"));
+    assert_eq!(health.json(), serde_json::json!({"status": "ok"}));
+    assert_eq!(health.header("content-type"), Some("application/json"));
+    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
+
+    // A pending migration makes the service not ready, and says why.
+    t.db.migrator(domain::MIGRATIONS).revert_last().unwrap();
+    let ready = send!(app, TestRequest::get().uri("/ready"));
+    assert_eq!(ready.status, 503);
+    assert!(
+        ready.json()["detail"].as_str().unwrap().contains("pending"),
+        "{}",
+        ready.text()
+    );
+    t.db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
+}
+
+#[actix_web::test]
+async fn a_busy_database_is_503_with_retry_after() {
+    let t = common::database(|mut c| {
+        c.pool_timeout = std::time::Duration::from_millis(200);
+        c
+    });
+    let alice = common::member(&t.db, "alice@example.com", None);
+    let app = app!(t.db);
+    let held = t.db.writer_conn().unwrap();
+    let reply = send!(
+        app,
+        TestRequest::post()
+            .uri("/posts")
+            .insert_header(bearer(&alice.token))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(r#"{"title":"t","content":"c"}"#)
+    );
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 503);
+    // Reads do not need the writer.
+    assert_eq!(send!(app, TestRequest::get().uri("/posts")).status, 200);
+    drop(held);
+    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
+}
+
+#[actix_web::test]
+async fn unexpected_database_errors_are_a_bare_500() {
+    let t = common::database(|c| c);
+    let app = app!(t.db);
+    let mut conn = t.db.writer_conn().unwrap();
+    diesel::sql_query("DROP TABLE posts")
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    let reply = send!(app, TestRequest::get().uri("/posts"));
+    assert_eq!(reply.status, 500);
+    let text = reply.text();
+    assert!(!text.contains("posts") && !text.contains("table"), "{text}");
+    assert!(
+        text.contains(
+            reply
+                .header("x-request-id")
+                .map(|_| "x-request-id")
+                .unwrap()
+        )
+    );
+}

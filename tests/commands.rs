@@ -1,0 +1,187 @@
+//! The commands behind `make migrate`, `make rollback`, `make seed`: run as a user
+//! runs them, on a temporary file.
+
+use std::fs;
+
+use diesel::connection::SimpleConnection;
+use e2e::{Sandbox, dump};
+
+const USERS: &str = "id, email, name, role, created_at";
+const POSTS: &str = "id, title, content, author_id, published_at";
+const TOKENS: &str = "id, user_id, token_hash, created_at";
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn migrate_on_an_empty_path_creates_the_folder_and_prints_what_it_applied() {
+    let s = Sandbox::new();
+    let nested = s.dir.path().join("deep/er/app.db");
+    let out = s
+        .command("web", &["migrate"])
+        .env("DATABASE_URL", &nested)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("applied 2026-11-01-000001_create_users_posts"),
+        "{text}"
+    );
+    assert!(nested.exists());
+    let again = s
+        .command("web", &["migrate"])
+        .env("DATABASE_URL", &nested)
+        .output()
+        .unwrap();
+    assert!(stdout(&again).contains("nothing to apply"), "{again:?}");
+}
+
+#[test]
+fn rollback_reverts_the_last_migration_and_migrate_reapplies_it() {
+    let s = Sandbox::new();
+    s.run("web", &["migrate"]);
+    let out = s.run("web", &["rollback"]);
+    assert!(
+        stdout(&out).contains("reverted 2026-11-01-000003_create_tokens"),
+        "{}",
+        stdout(&out)
+    );
+    let status = stdout(&s.run("web", &["status"]));
+    assert!(
+        status.contains("pending  2026-11-01-000003_create_tokens"),
+        "{status}"
+    );
+    let out = s.run("web", &["migrate"]);
+    assert!(stdout(&out).contains("applied 2026-11-01-000003_create_tokens"));
+}
+
+#[test]
+fn seed_twice_gives_the_same_rows() {
+    let s = Sandbox::new();
+    s.run("web", &["migrate"]);
+    s.run("seed", &["--demo", "20", "300"]);
+    let mut conn = s.conn();
+    let first = (
+        dump(&mut conn, "users", USERS),
+        dump(&mut conn, "posts", POSTS),
+        dump(&mut conn, "tokens", TOKENS),
+    );
+    let out = s.run("seed", &["--demo", "20", "300"]);
+    assert!(stdout(&out).contains("already present"), "{}", stdout(&out));
+    let second = (
+        dump(&mut conn, "users", USERS),
+        dump(&mut conn, "posts", POSTS),
+        dump(&mut conn, "tokens", TOKENS),
+    );
+    assert_eq!(first, second);
+    assert_eq!(first.0.len(), 21);
+    assert_eq!(first.1.len(), 300);
+    assert_eq!(first.2.len(), 1, "ADMIN_TOKEN registered once");
+    assert!(
+        first
+            .0
+            .iter()
+            .any(|u| u.starts_with(r#"["admin-001","admin@example.com","Admin","admin","#)),
+        "{:?}",
+        first.0
+    );
+}
+
+#[test]
+fn seed_refuses_an_unmigrated_file_with_a_clear_message() {
+    let s = Sandbox::new();
+    let out = s.command("seed", &[]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("make migrate"), "{err}");
+}
+
+#[test]
+fn the_environment_wins_over_dot_env() {
+    let s = Sandbox::new();
+    let from_env = s.dir.path().join("from-env.db");
+    let from_file = s.dir.path().join("from-file.db");
+    fs::write(
+        s.dir.path().join(".env"),
+        format!("DATABASE_URL={}\n", from_file.display()),
+    )
+    .unwrap();
+    s.command("web", &["migrate"])
+        .env("DATABASE_URL", &from_env)
+        .status()
+        .unwrap();
+    assert!(from_env.exists());
+    assert!(!from_file.exists());
+    // Unset in the environment, the .env value is used.
+    let out = s
+        .command("web", &["migrate"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(from_file.exists());
+}
+
+#[test]
+fn migrate_adopts_a_drizzle_kit_file_and_snapshots_it_first() {
+    let s = Sandbox::new();
+    let mut conn = s.conn();
+    conn.batch_execute(
+        r#"
+        CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric);
+        CREATE TABLE `posts` (
+            `id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+            `title` text NOT NULL,
+            `content` text NOT NULL,
+            `author_id` text NOT NULL,
+            `published_at` integer,
+            FOREIGN KEY (`author_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE no action
+        );
+        CREATE TABLE `users` (
+            `id` text PRIMARY KEY NOT NULL,
+            `email` text NOT NULL,
+            `name` text NOT NULL,
+            `role` text DEFAULT 'user' NOT NULL,
+            `created_at` integer NOT NULL
+        );
+        CREATE UNIQUE INDEX `users_email_unique` ON `users` (`email`);
+        INSERT INTO users VALUES ('admin-001', 'admin@example.com', 'Admin', 'admin', 1732000000);
+        INSERT INTO posts (title, content, author_id, published_at) VALUES ('Hi', 'There', 'admin-001', 1732000001);
+        "#,
+    )
+    .unwrap();
+    let before = (
+        dump(&mut conn, "users", USERS),
+        dump(&mut conn, "posts", POSTS),
+    );
+    drop(conn);
+    let out = s.run("web", &["migrate"]);
+    let text = stdout(&out);
+    assert!(text.contains("snapshot before migrating"), "{text}");
+    let mut conn = s.conn();
+    assert_eq!(
+        (
+            dump(&mut conn, "users", USERS),
+            dump(&mut conn, "posts", POSTS)
+        ),
+        before
+    );
+    assert_eq!(db_backups(&s), 1);
+    // Seeding the adopted file changes nothing that was there.
+    s.run("seed", &[]);
+    assert_eq!(dump(&mut conn, "users", USERS), before.0);
+}
+
+fn db_backups(s: &Sandbox) -> usize {
+    fs::read_dir(s.backup_dir())
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".db"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
