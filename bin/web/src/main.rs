@@ -1,17 +1,40 @@
-//! The `web` binary: configuration, database, schema check, then serve until
-//! SIGTERM/SIGINT, letting in-flight requests finish.
+//! The `web` binary: `web serve` (the default) runs the API until SIGTERM/SIGINT,
+//! letting in-flight requests finish; `web migrate | rollback | status | backup |
+//! restore FILE` are the database commands of the `db` crate with this service's
+//! embedded migrations.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often a running server folds the WAL back into the file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Parser)]
+#[command(about = "The HTTP API and its database commands")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API on BIND (the default command).
+    Serve,
+    #[command(flatten)]
+    Db(db::cli::Command),
+}
 
 fn main() -> ExitCode {
+    let args = Args::parse();
     // Configuration first: it loads `.env`, which may set RUST_LOG.
     let config = db::Config::from_env();
     tracing_subscriber::fmt()
@@ -19,37 +42,63 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         // Colours only for people: log files and collectors get plain text.
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .init();
-    match config.context("reading configuration").and_then(run) {
+    let outcome = config.context("reading configuration").and_then(|config| {
+        match args.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config),
+            Command::Db(command) => {
+                db::cli::run(&config, domain::MIGRATIONS, &command).map_err(Into::into)
+            }
+        }
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(config: db::Config) -> anyhow::Result<()> {
+fn serve(config: db::Config) -> anyhow::Result<()> {
     let bind = std::env::var("BIND")
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let workers = std::env::var("WEB_WORKERS")
+        .ok()
+        .and_then(|w| w.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0);
     let database = config.database_path.display().to_string();
+    // Held until exit: `restore` refuses to replace the file under a server.
+    let _lock = db::ServerLock::acquire(&config)?;
     let db = db::Db::open(&config).with_context(|| format!("opening {database}"))?;
     db.migrator(domain::MIGRATIONS)
         .ensure_current()
         .with_context(|| format!("refusing to serve {database}"))?;
     let state = web::AppState::new(db.clone());
-    actix_web::rt::System::new().block_on(async move {
-        let server = actix_web::HttpServer::new(move || web::app(state.clone()))
+    let (stop, stopped) = mpsc::channel::<()>();
+    let maintenance = {
+        let db = db.clone();
+        thread::spawn(move || maintain(&db, &stopped))
+    };
+    let served = actix_web::rt::System::new().block_on(async move {
+        let mut server = actix_web::HttpServer::new(move || web::app(state.clone()))
             .bind(&bind)
             .with_context(|| format!("binding {bind}"))?
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            .run();
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")
-    })?;
+    });
+    drop(stop);
+    let _ = maintenance.join();
+    served?;
     tracing::info!("stopped accepting; in-flight requests done");
     // Fold the WAL back into the file so the next start (or a copy) begins clean.
     if let Err(err) = db.checkpoint() {
@@ -58,4 +107,36 @@ fn run(config: db::Config) -> anyhow::Result<()> {
     drop(db);
     tracing::info!("database closed");
     Ok(())
+}
+
+/// Background upkeep until `stop` is dropped: passive checkpoints keep the WAL
+/// bounded between automatic ones, and scheduled backups (`BACKUP_INTERVAL`) run
+/// on their own connection, so writers are never blocked for their duration.
+fn maintain(db: &db::Db, stop: &mpsc::Receiver<()>) {
+    let interval = db.config().backup_interval;
+    let mut next_backup = interval.map(|i| Instant::now() + i);
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY.min(interval.unwrap_or(CHECKPOINT_EVERY))) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(err) = db.checkpoint_passive() {
+            tracing::warn!(error = %err, "checkpoint failed");
+        }
+        if let (Some(due), Some(every)) = (next_backup, interval)
+            && Instant::now() >= due
+        {
+            next_backup = Some(Instant::now() + every);
+            let started = Instant::now();
+            match db.backup(&|_, _, _| {}) {
+                Ok(backup) => tracing::info!(
+                    file = %backup.path.display(),
+                    bytes = backup.manifest.size,
+                    ms = started.elapsed().as_millis() as u64,
+                    "scheduled backup verified"
+                ),
+                Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
+            }
+        }
+    }
 }

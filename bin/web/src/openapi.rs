@@ -129,6 +129,8 @@ impl Modify for BearerAuth {
             views::UserPage,
             views::IssuedToken,
             views::Status,
+            views::Health,
+            views::LastBackup,
             views::NewUserBody,
             views::UserChangesBody,
             views::NewPostBody,

@@ -166,6 +166,25 @@ pub struct Status {
     pub status: &'static str,
 }
 
+/// `GET /health`: the process is alive, and how old the newest verified backup is.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The newest verified backup in `BACKUP_DIR`, or null when there is none.
+    pub last_backup: Option<LastBackup>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastBackup {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub age_seconds: i64,
+    pub file: String,
+}
+
 /// `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

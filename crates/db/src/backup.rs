@@ -321,6 +321,18 @@ pub fn list_backups(config: &Config) -> Result<Vec<PathBuf>, Error> {
     Ok(found)
 }
 
+/// The manifest of the newest verified backup, if there is one.
+pub fn latest_backup(config: &Config) -> Result<Option<Manifest>, Error> {
+    let Some(newest) = list_backups(config)?.pop() else {
+        return Ok(None);
+    };
+    let path = manifest_path(&newest);
+    let json = fs::read(&path).map_err(Error::io(format!("reading {}", path.display())))?;
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| Error::Backup(format!("manifest {}: {e}", path.display())))
+}
+
 /// Removes backups beyond `backup_keep` (oldest first) and leftovers of
 /// interrupted backups.
 fn prune(config: &Config) -> Result<Vec<PathBuf>, Error> {

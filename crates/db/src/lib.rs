@@ -41,8 +41,8 @@ mod migrate;
 mod pool;
 
 pub use backup::{
-    Backup, Manifest, Progress, Restored, ServerLock, backup_file, list_backups, restore,
-    verify_backup,
+    Backup, Manifest, Progress, Restored, ServerLock, backup_file, latest_backup, list_backups,
+    restore, verify_backup,
 };
 pub use config::{Config, Synchronous};
 pub use error::{Error, is_busy};

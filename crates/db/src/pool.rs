@@ -226,8 +226,20 @@ impl Db {
     }
 
     /// Copies the WAL back into the database and truncates it (`wal_checkpoint(TRUNCATE)`);
-    /// returns `false` when readers kept it from completing.
+    /// returns `false` when readers kept it from completing. Waits for readers up
+    /// to `busy_timeout` while holding the writer: for shutdown and maintenance
+    /// windows. See [`Db::checkpoint_passive`] for a running server.
     pub fn checkpoint(&self) -> Result<bool, Error> {
+        self.run_checkpoint("TRUNCATE")
+    }
+
+    /// Copies as much of the WAL as readers allow without waiting for anyone; the
+    /// next writer then restarts the WAL and `journal_size_limit` truncates it.
+    pub fn checkpoint_passive(&self) -> Result<bool, Error> {
+        self.run_checkpoint("PASSIVE")
+    }
+
+    fn run_checkpoint(&self, mode: &str) -> Result<bool, Error> {
         let mut conn = self.writer_conn()?;
         #[derive(QueryableByName)]
         struct Outcome {
@@ -235,7 +247,7 @@ impl Db {
             busy: i32,
         }
         let outcome: Outcome =
-            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(&mut *conn)?;
+            diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(&mut *conn)?;
         Ok(outcome.busy == 0)
     }
 }

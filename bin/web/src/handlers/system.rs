@@ -10,13 +10,33 @@ use utoipa::OpenApi;
 use super::State;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::ApiDoc;
-use crate::views::Status;
+use crate::views::{Health, LastBackup, Status};
 
-/// The process is alive.
+/// The process is alive; also reports the age of the newest verified backup.
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "Alive", body = Status)))]
-pub async fn health() -> Json<Status> {
-    Json(Status { status: "ok" })
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health(state: State) -> Json<Health> {
+    let config = state.db().config().clone();
+    // Reading the backup folder is blocking I/O; liveness must not fail on it.
+    let latest = web::block(move || db::latest_backup(&config))
+        .await
+        .ok()
+        .and_then(|found| {
+            found
+                .inspect_err(|err| tracing::warn!(error = %err, "cannot read the newest backup"))
+                .ok()
+        })
+        .flatten();
+    Json(Health {
+        status: "ok",
+        last_backup: latest.map(|m| LastBackup {
+            at: m
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            age_seconds: (chrono::Utc::now() - m.created_at).num_seconds(),
+            file: m.file,
+        }),
+    })
 }
 
 /// The database answers and is at exactly this build's schema.
