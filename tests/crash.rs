@@ -1,6 +1,8 @@
 //! Nothing acknowledged is lost: kill -9 under load, backups under load, kill -9
 //! during a backup, SIGTERM under load. Real binaries, loopback only.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
