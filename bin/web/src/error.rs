@@ -166,6 +166,7 @@ impl From<domain::Error> for ApiError {
             domain::Error::Conflict(detail) => Self::Conflict(detail.into()),
             domain::Error::Cursor(err) => Self::BadRequest(format!("cursor: {err}")),
             domain::Error::Database(err) => err.into(),
+            domain::Error::Internal(what) => Self::Internal(what.into()),
         }
     }
 }

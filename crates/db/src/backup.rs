@@ -23,6 +23,7 @@ use diesel::sqlite::Sqlite;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::migrate::applied_versions;
 use crate::{Config, Db, Error};
 
 /// Written beside each backup as `<backup>.json`.
@@ -119,21 +120,6 @@ fn verify_file(conn: &mut SqliteConnection) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-fn applied_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
-    let exists: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
-        "(SELECT count(*) FROM sqlite_master WHERE name = '__diesel_schema_migrations')",
-    ))
-    .get_result(conn)?;
-    if exists == 0 {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<TextRow> = diesel::sql_query(
-        "SELECT version AS value FROM __diesel_schema_migrations ORDER BY version",
-    )
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| r.value).collect())
 }
 
 fn table_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, Error> {

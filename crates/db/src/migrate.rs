@@ -4,7 +4,9 @@
 //! The migrations themselves belong to the service (`embed_migrations!` in its own
 //! crate); this module only runs them, on the writer connection.
 
-use diesel::migration::{Migration, MigrationSource, MigrationVersion};
+use diesel::migration::{Migration, MigrationSource};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 use diesel_migrations::MigrationHarness;
 
@@ -44,25 +46,23 @@ impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
         Ok(migrations)
     }
 
-    /// Applied, pending and unknown migrations.
+    /// Applied, pending and unknown migrations. Reads on a reader connection, so
+    /// readiness checks never queue behind writes.
     pub fn status(&self) -> Result<Status, Error> {
-        let mut conn = self.db.writer_conn()?;
-        let applied: Vec<MigrationVersion<'static>> =
-            conn.applied_migrations().map_err(migration_err)?;
+        let applied = applied_versions(&mut *self.db.reader_conn()?)?;
         let known = self.known()?;
         let mut status = Status::default();
         for migration in &known {
             let name = migration.name().to_string();
-            if applied.contains(&migration.name().version().as_owned()) {
+            if applied.contains(&migration.name().version().to_string()) {
                 status.applied.push(name);
             } else {
                 status.pending.push(name);
             }
         }
         let mut unknown: Vec<String> = applied
-            .iter()
-            .filter(|v| !known.iter().any(|m| m.name().version() == **v))
-            .map(|v| v.to_string())
+            .into_iter()
+            .filter(|v| !known.iter().any(|m| m.name().version().to_string() == *v))
             .collect();
         unknown.sort();
         status.unknown = unknown;
@@ -90,6 +90,8 @@ impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
             return Err(Error::SchemaTooNew(status.unknown));
         }
         let mut conn = self.db.writer_conn()?;
+        // Creates the bookkeeping table on a fresh file (status only read it).
+        conn.applied_migrations().map_err(migration_err)?;
         let mut applied = Vec::new();
         for migration in self.known()? {
             if status.pending.contains(&migration.name().to_string()) {
@@ -119,6 +121,27 @@ impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
         conn.revert_migration(&*migration).map_err(migration_err)?;
         Ok(Some(last.clone()))
     }
+}
+
+/// Versions recorded in `__diesel_schema_migrations`, oldest first; none when
+/// the table does not exist yet. Reads only, so it works on `query_only` readers.
+pub(crate) fn applied_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let exists: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
+        "(SELECT count(*) FROM sqlite_master WHERE name = '__diesel_schema_migrations')",
+    ))
+    .get_result(conn)?;
+    if exists == 0 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Version> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.version).collect())
 }
 
 impl Db {

@@ -84,6 +84,9 @@ pub enum Error {
     Cursor(#[from] CursorError),
     #[error(transparent)]
     Database(diesel::result::Error),
+    /// Something the caller cannot fix (no randomness for a token, say).
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 impl From<diesel::result::Error> for Error {

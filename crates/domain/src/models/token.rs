@@ -44,7 +44,7 @@ impl Token {
     /// Issues a new token for an existing user.
     pub fn issue(conn: &mut Conn, user_id: &str, now: Timestamp) -> Result<IssuedToken> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| Error::Conflict("no randomness available"))?;
+        getrandom::fill(&mut bytes).map_err(|_| Error::Internal("no randomness available"))?;
         let secret = URL_SAFE_NO_PAD.encode(bytes);
         let id = Token::register(conn, user_id, &secret, now)?;
         Ok(IssuedToken {
