@@ -45,7 +45,10 @@ async fn health_and_ready() {
     let t = common::database(|c| c);
     let app = app!(t.db);
     let health = send!(app, TestRequest::get().uri("/health"));
-    assert_eq!(health.json(), serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        health.json(),
+        serde_json::json!({"status": "ok", "lastBackup": null})
+    );
     assert_eq!(health.header("content-type"), Some("application/json"));
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
 
@@ -60,6 +63,14 @@ async fn health_and_ready() {
     );
     t.db.migrator(domain::MIGRATIONS).run_pending().unwrap();
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
+
+    // After a verified backup, /health reports its age.
+    let backup = t.db.backup(&|_, _, _| {}).unwrap();
+    let health = send!(app, TestRequest::get().uri("/health")).json();
+    let last = &health["lastBackup"];
+    assert_eq!(last["file"], backup.manifest.file.as_str());
+    let age = last["ageSeconds"].as_i64().unwrap();
+    assert!((0..60).contains(&age), "{health}");
 }
 
 #[actix_web::test]
@@ -81,8 +92,8 @@ async fn a_busy_database_is_503_with_retry_after() {
     );
     assert_eq!(reply.status, 503);
     assert_eq!(reply.header("retry-after"), Some("1"));
-    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 503);
-    // Reads do not need the writer.
+    // Readiness and reads do not need the writer, so they do not queue behind writes.
+    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
     assert_eq!(send!(app, TestRequest::get().uri("/posts")).status, 200);
     drop(held);
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
