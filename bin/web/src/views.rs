@@ -195,7 +195,7 @@ pub struct NewUserBody {
     pub name: String,
     /// Defaults to `user`.
     #[serde(default)]
-    #[schema(value_type = Option<Role>, nullable = false)]
+    #[schema(value_type = Option<Role>, nullable = false, required = false)]
     pub role: Option<String>,
 }
 
@@ -214,14 +214,14 @@ impl From<NewUserBody> for NewUserInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserChangesBody {
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, required = false)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, required = false)]
     pub name: Option<String>,
     /// Admins only.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Role>, nullable = false)]
+    #[schema(value_type = Option<Role>, nullable = false, required = false)]
     pub role: Option<String>,
 }
 
@@ -268,10 +268,10 @@ impl From<NewPostBody> for NewPostInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PostChangesBody {
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, required = false)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, required = false)]
     pub content: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]
