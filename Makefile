@@ -68,10 +68,9 @@ lint: ## formatting and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-end, fuzzing
-	$(CARGO) build --workspace --bins --examples
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	scripts/schemathesis.sh
 
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
-	scripts/bench.sh
+	scripts/bench.py

@@ -103,8 +103,8 @@ fn demo_post(i: u64, users: u64) -> DemoPost {
     let r = mix(i);
     let word = |k: u32| WORDS[usize::try_from((r >> (k * 4)) & 15).unwrap_or(0)];
     let body: Vec<&str> = (0..40).map(|k| word(k % 16)).collect();
-    // One post in ten is a draft.
-    let published_at = (!r.is_multiple_of(10))
+    // Every tenth post is a draft, so load generators can tell which ids are public.
+    let published_at = (!i.is_multiple_of(10))
         .then(|| Timestamp::from_unix(DEMO_EPOCH + i64::try_from(i).unwrap_or(0)))
         .flatten();
     DemoPost {

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""`make bench`: release binaries, demo data, real load, references in the same run.
+
+Every figure that matters is a ratio against a reference measured in this run, so
+it holds on a noisy shared machine:
+  - HTTP ceiling: the same actix-web stack answering a constant post (bin/web/examples/ceiling.rs)
+  - SQLite ceiling: criterion benches of the domain queries against the same SQL as a
+    raw prepared statement (crates/domain/benches/queries.rs)
+Results are appended to BENCHMARKS.md and drawn into docs/bench.svg.
+"""
+
+import base64
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REL = ROOT / "target" / "release"
+LUA = ROOT / "bench" / "wrk.lua"
+TOKEN = "bench-admin-token-0123456789abcdef"
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 64
+USERS, POSTS = 1000, 100_000
+SCALE_SMALL, SCALE_LARGE = 10_000, 1_000_000
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    log("installing wrk from Debian's packages...")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "install", "-y", "wrk"], check=False,
+                   stdout=subprocess.DEVNULL)
+    if not shutil.which("wrk"):
+        run(sudo + ["apt-get", "update"], stdout=subprocess.DEVNULL)
+        run(sudo + ["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL)
+
+
+def build():
+    log("building release binaries...")
+    run(["cargo", "build", "--release", "-p", "web", "-p", "seed", "--bins"], cwd=ROOT)
+    run(["cargo", "build", "--release", "-p", "web", "--example", "ceiling"], cwd=ROOT)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(db, **extra):
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": str(db), "BACKUP_DIR": str(Path(db).parent / "backups"),
+        "ADMIN_TOKEN": TOKEN, "RUST_LOG": "warn", "BACKUP_INTERVAL": "0",
+    })
+    env.update(extra)
+    return env
+
+
+def prepare_db(folder, users, posts):
+    db = Path(folder) / "app.db"
+    env = env_for(db)
+    run([str(REL / "web"), "migrate"], env=env, cwd=folder, stdout=subprocess.DEVNULL)
+    log(f"seeding {users} users, {posts} posts...")
+    run([str(REL / "seed"), "--demo", str(users), str(posts)], env=env, cwd=folder,
+        stdout=subprocess.DEVNULL)
+    return db
+
+
+def http_status(port, path="/ready"):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(64).decode(errors="replace")
+            return int(head.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Server:
+    def __init__(self, argv, env, folder):
+        self.port = free_port()
+        env = dict(env, BIND=f"127.0.0.1:{self.port}")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(argv, env=env, cwd=folder,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ready_after = None
+        while time.perf_counter() - self.started < 30:
+            if http_status(self.port, "/ready" if "serve" in argv else "/posts/1") == 200:
+                self.ready_after = time.perf_counter() - self.started
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{argv} exited with {self.proc.returncode}")
+            time.sleep(0.001)
+        if self.ready_after is None:
+            raise RuntimeError(f"{argv} did not become ready")
+
+    def peak_rss_mib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
+
+def wrk(port, mode, connections=CONNECTIONS, seconds=DURATION, threads=2, path="/posts",
+        posts=POSTS):
+    env = dict(os.environ, BENCH_MODE=mode, BENCH_POSTS=str(posts), BENCH_TOKEN=TOKEN,
+               BENCH_PATH=path)
+    out = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+               "-s", str(LUA), f"http://127.0.0.1:{port}"], env=env, capture_output=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("BENCH_JSON "))
+    r = json.loads(line[len("BENCH_JSON "):])
+    r["rps"] = r["requests"] / r["seconds"]
+    return r
+
+
+def criterion():
+    log("criterion: domain queries vs raw prepared statements...")
+    run(["cargo", "bench", "-p", "domain", "--bench", "queries", "--",
+         "--warm-up-time", "1", "--measurement-time", "3"], cwd=ROOT,
+        stdout=subprocess.DEVNULL)
+    out = {}
+    for group in ("point", "list20"):
+        for kind in ("domain", "raw"):
+            est = ROOT / "target" / "criterion" / group / kind / "new" / "estimates.json"
+            out[f"{group}/{kind}"] = json.loads(est.read_text())["mean"]["point_estimate"]
+    return out
+
+
+def post_cursor(post_id):
+    return base64.urlsafe_b64encode(f"p1\n{post_id}".encode()).decode().rstrip("=")
+
+
+def scale_latencies(folder, posts):
+    db = prepare_db(folder, USERS, posts)
+    server = Server([str(REL / "web"), "serve"], env_for(db), folder)
+    paths = {
+        "list": "/posts?limit=20",
+        "list by author": "/posts?limit=20&authorId=demo-000500",
+        "list published": "/posts?limit=20&published=true",
+        "cursor walk (middle)": f"/posts?limit=20&cursor={post_cursor(posts // 2)}",
+    }
+    out = {}
+    for name, path in paths.items():
+        r = wrk(server.port, "path", connections=1, threads=1, seconds=max(3, DURATION // 2),
+                path=path)
+        out[name] = r["p50_us"]
+    server.stop()
+    return out
+
+
+def machine():
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
+
+
+def main():
+    ensure_wrk()
+    build()
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": machine(), "http": {}, "targets": []}
+    with tempfile.TemporaryDirectory() as folder:
+        db = prepare_db(folder, USERS, POSTS)
+
+        # Start-up: exec to the first 200 on /ready, on an existing database.
+        startups = []
+        for _ in range(7):
+            s = Server([str(REL / "web"), "serve"], env_for(db), folder)
+            startups.append(s.ready_after * 1000)
+            s.stop()
+        results["startup_ms"] = statistics.median(startups)
+
+        ceiling = Server([str(REL / "examples" / "ceiling")], env_for(db), folder)
+        log("load: HTTP ceiling (constant post)...")
+        results["http"]["ceiling GET /posts/{id}"] = wrk(ceiling.port, "get")
+        ceiling.stop()
+
+        server = Server([str(REL / "web"), "serve"], env_for(db), folder)
+        for name, mode in [("GET /posts/{id}", "get"), ("GET /posts?limit=20", "list"),
+                           ("POST /posts", "create"), ("mix 90/10", "mix")]:
+            log(f"load: {name}...")
+            results["http"][name] = wrk(server.port, mode)
+        results["peak_rss_mib"] = server.peak_rss_mib()
+        server.stop()
+
+    results["criterion_ns"] = criterion()
+
+    results["scale_p50_us"] = {}
+    for posts in (SCALE_SMALL, SCALE_LARGE):
+        with tempfile.TemporaryDirectory() as folder:
+            log(f"scale: {posts} posts...")
+            results["scale_p50_us"][str(posts)] = scale_latencies(folder, posts)
+
+    evaluate(results)
+    record(results)
+    return 0 if all(t["pass"] for t in results["targets"]) or not os.environ.get("BENCH_STRICT") else 1
+
+
+def evaluate(r):
+    t = r["targets"]
+    http = r["http"]
+    ratio = http["GET /posts/{id}"]["rps"] / http["ceiling GET /posts/{id}"]["rps"]
+    t.append({"name": "GET /posts/{id} throughput vs HTTP ceiling", "value": f"{ratio:.0%}",
+              "target": ">= 60%", "pass": ratio >= 0.60})
+    c = r["criterion_ns"]
+    point = c["point/domain"] / c["point/raw"]
+    t.append({"name": "domain point query vs raw prepared statement", "value": f"{point:.2f}x",
+              "target": "<= 1.5x", "pass": point <= 1.5})
+    lst = c["list20/domain"] / c["list20/raw"]
+    t.append({"name": "domain list query vs raw prepared statement (reported)",
+              "value": f"{lst:.2f}x", "target": "-", "pass": True})
+    w = http["POST /posts"]
+    bad = w["socket_errors"] + w["non2xx"]
+    t.append({"name": "64 concurrent writers: errors / 5xx", "value": f"{bad} / {w['server_errors']}",
+              "target": "0 / 0", "pass": bad == 0 and w["server_errors"] == 0})
+    t.append({"name": "server peak RSS under load", "value": f"{r['peak_rss_mib']:.1f} MiB",
+              "target": "< 64 MiB", "pass": r["peak_rss_mib"] < 64})
+    small, large = r["scale_p50_us"][str(SCALE_SMALL)], r["scale_p50_us"][str(SCALE_LARGE)]
+    for name in small:
+        q = large[name] / max(small[name], 1)
+        t.append({"name": f"{name}: p50 at 1M vs 10k posts", "value": f"{q:.2f}x",
+                  "target": "<= 1.3x", "pass": q <= 1.3})
+    t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
+              "target": "< 100 ms", "pass": r["startup_ms"] < 100})
+
+
+def record(r):
+    lines = [f"\n## {r['date']}\n", f"Machine: {r['machine']}. `make bench`, {DURATION} s per load, "
+             f"{CONNECTIONS} connections, wrk with 2 threads on the same machine.\n",
+             "| load | req/s | p50 | p99 | socket errors | non-2xx | 5xx |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, h in r["http"].items():
+        lines.append(f"| {name} | {h['rps']:.0f} | {h['p50_us']/1000:.2f} ms | {h['p99_us']/1000:.2f} ms "
+                     f"| {h['socket_errors']} | {h['non2xx']} | {h['server_errors']} |")
+    lines += ["", "| query (criterion, mean) | time |", "|---|---:|"]
+    for name, ns in r["criterion_ns"].items():
+        lines.append(f"| {name} | {ns/1000:.2f} µs |")
+    lines += ["", "| scale: p50 latency, 1 connection | 10k posts | 1M posts |", "|---|---:|---:|"]
+    small, large = r["scale_p50_us"][str(SCALE_SMALL)], r["scale_p50_us"][str(SCALE_LARGE)]
+    for name in small:
+        lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
+    lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
+    for t in r["targets"]:
+        lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")
+    text = "\n".join(lines) + "\n"
+    bench_md = ROOT / "BENCHMARKS.md"
+    if not bench_md.exists():
+        bench_md.write_text("# Benchmarks\n\nAppended by `make bench`; newest last. "
+                            "Chart of the newest run: [docs/bench.svg](docs/bench.svg).\n")
+    with bench_md.open("a") as f:
+        f.write(text)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "bench.json").write_text(json.dumps(r, indent=2) + "\n")
+    (ROOT / "docs" / "bench.svg").write_text(chart(r))
+    print(text)
+    print("chart: docs/bench.svg; raw figures: docs/bench.json")
+
+
+def chart(r):
+    """Two bar panels (throughput, p99 latency) as a dependency-free SVG."""
+    http = r["http"]
+    names = list(http)
+    w, bar_h, gap, left = 760, 22, 10, 200
+    panel_h = len(names) * (bar_h + gap) + 40
+    h = 2 * panel_h + 120
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="10" y="20" font-size="15" font-weight="bold">make bench, {r["date"]}</text>',
+           f'<text x="10" y="38" fill="#555">{r["machine"]}</text>']
+
+    def panel(y0, title, values, unit, color):
+        top = max(values) or 1
+        out.append(f'<text x="10" y="{y0}" font-weight="bold">{title}</text>')
+        for i, (name, v) in enumerate(zip(names, values)):
+            y = y0 + 12 + i * (bar_h + gap)
+            length = (w - left - 110) * v / top
+            fill = "#999" if name.startswith("ceiling") else color
+            out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{name}</text>')
+            out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{fill}"/>')
+            out.append(f'<text x="{left + length + 6:.1f}" y="{y + 15}">{v:,.1f} {unit}</text>')
+
+    panel(70, "Throughput (requests/s; grey = HTTP ceiling)", [http[n]["rps"] for n in names],
+          "req/s", "#2b6cb0")
+    panel(70 + panel_h, "p99 latency (ms)", [http[n]["p99_us"] / 1000 for n in names], "ms", "#c05621")
+    y = 70 + 2 * panel_h + 10
+    summary = "; ".join(f"{t['name']}: {t['value']} ({'pass' if t['pass'] else 'FAIL'})"
+                        for t in r["targets"][:5])
+    out.append(f'<text x="10" y="{y}" fill="#333" font-size="11">{summary[:140]}</text>')
+    out.append(f'<text x="10" y="{y + 16}" fill="#333" font-size="11">{summary[140:280]}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
