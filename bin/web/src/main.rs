@@ -67,10 +67,13 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let workers = std::env::var("WEB_WORKERS")
-        .ok()
-        .and_then(|w| w.trim().parse::<usize>().ok())
-        .filter(|w| *w > 0);
+    let workers = env_count("WEB_WORKERS")
+        .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get()));
+    // Each worker runs its `web::block` calls on its own blocking threads. More
+    // threads than connections only adds context switches and contention on the
+    // pools, so the default gives each worker its share of connections, plus one.
+    let connections = config.readers as usize + 1;
+    let blocking = env_count("WEB_BLOCKING_THREADS").unwrap_or(connections.div_ceil(workers) + 1);
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
@@ -85,14 +88,13 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         thread::spawn(move || maintain(&db, &stopped))
     };
     let served = actix_web::rt::System::new().block_on(async move {
-        let mut server = actix_web::HttpServer::new(move || web::app(state.clone()))
+        let server = actix_web::HttpServer::new(move || web::app(state.clone()))
             .bind(&bind)
             .with_context(|| format!("binding {bind}"))?
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
-        if let Some(workers) = workers {
-            server = server.workers(workers);
-        }
-        let server = server.run();
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            .workers(workers)
+            .worker_max_blocking_threads(blocking)
+            .run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")
     });
@@ -107,6 +109,14 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
     drop(db);
     tracing::info!("database closed");
     Ok(())
+}
+
+/// A positive count from the environment, if set.
+fn env_count(key: &str) -> Option<usize> {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
 }
 
 /// Background upkeep until `stop` is dropped: passive checkpoints keep the WAL

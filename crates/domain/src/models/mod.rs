@@ -5,7 +5,11 @@ pub mod post;
 pub mod token;
 pub mod user;
 
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
 
 /// True when `err` is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &DieselError) -> bool {
@@ -21,4 +25,41 @@ pub(crate) fn is_foreign_key_violation(err: &DieselError) -> bool {
         err,
         DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)
     )
+}
+
+/// `{query} LIMIT +?`: a list query with its row count bound as a parameter.
+///
+/// Use this instead of Diesel's `.limit(n)`, which renders `LIMIT ?`. SQLite (the
+/// bundled 3.51) peeks at a bare bound `LIMIT` while planning and then treats the
+/// prepared statement as stale whenever that parameter is bound again, which Diesel
+/// does on every run. So each run of a "cached" statement was parsed and planned
+/// again inside `sqlite3_step`. The unary plus hides the value from the planner
+/// (the plans of these lists do not depend on it), so Diesel's cached statement is
+/// reused as it is: one statement per query shape, whatever the page size.
+///
+/// `query` must not have a limit of its own.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub(crate) struct BoundLimit<Q> {
+    query: Q,
+    rows: i64,
+}
+
+impl<Q> BoundLimit<Q> {
+    pub(crate) fn new(query: Q, rows: i64) -> Self {
+        Self { query, rows }
+    }
+}
+
+impl<Q: Query> Query for BoundLimit<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, C> RunQueryDsl<C> for BoundLimit<Q> {}
+
+impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for BoundLimit<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(" LIMIT +");
+        out.push_bind_param::<BigInt, _>(&self.rows)
+    }
 }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use crate::models::is_foreign_key_violation;
+use crate::models::{BoundLimit, is_foreign_key_violation};
 use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
 use crate::{Actor, Conn, Error, Page, Result, Timestamp, cursor};
@@ -100,10 +100,13 @@ pub struct PostFilter {
 impl Post {
     /// The post with this id if `actor` may see it, else `NotFound`.
     pub fn find_visible(conn: &mut Conn, actor: &Actor, id: i64, now: Timestamp) -> Result<Post> {
+        // `get_result`, not `first`: the key matches at most one row, and `first`
+        // would add a bound `LIMIT ?` that makes SQLite prepare the statement again
+        // on every call (see `BoundLimit`).
         let post: Post = posts::table
             .find(id)
             .select(Post::as_select())
-            .first(conn)?;
+            .get_result(conn)?;
         if post.visible_to(actor, now) {
             Ok(post)
         } else {
@@ -135,12 +138,18 @@ impl Post {
         let mut errors = ValidationErrors::default();
         let title = errors.check("title", Title::parse(&input.title));
         let content = errors.check("content", Content::parse(input.content.clone()));
-        let (Some(title), Some(content)) = (title, content) else {
+        // Every invalid field is reported, the missing author with the rest.
+        let author_exists: bool =
+            diesel::select(diesel::dsl::exists(users::table.find(author_id))).get_result(conn)?;
+        if !author_exists {
+            errors.0.push(crate::FieldError {
+                field: "authorId",
+                message: "no such user".into(),
+            });
+        }
+        let (Some(title), Some(content), true) = (title, content, author_exists) else {
             return Err(errors.into());
         };
-        if !diesel::select(diesel::dsl::exists(users::table.find(author_id))).get_result(conn)? {
-            return Err(ValidationErrors::single("authorId", "no such user").into());
-        }
         NewPost {
             title: title.as_str(),
             content: content.as_str(),
@@ -218,7 +227,6 @@ impl Post {
             .select(Post::as_select())
             .filter(posts::id.lt(before))
             .order(posts::id.desc())
-            .limit(limit + 1)
             .into_boxed();
         if let Some(author_id) = &filter.author_id {
             query = query.filter(posts::author_id.eq(author_id.clone()));
@@ -243,7 +251,7 @@ impl Post {
                 query.filter(public().or(posts::author_id.eq(id.clone())))
             }
         };
-        let rows = query.load(conn)?;
+        let rows = BoundLimit::new(query, limit + 1).load(conn)?;
         Ok(crate::page(rows, limit, |p: &Post| {
             cursor::encode_post(p.id)
         }))
@@ -528,6 +536,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let bad_and_ghost = NewPostInput {
+            author_id: Some("ghost".into()),
+            ..bad
+        };
+        match Post::create(c, &root, &bad_and_ghost) {
+            Err(Error::Invalid(e)) => {
+                let fields: Vec<_> = e.0.iter().map(|f| f.field).collect();
+                assert_eq!(fields, ["title", "content", "authorId"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Re-prepares SQLite counts for `query`'s SQL over three runs with new binds.
+    fn reprepares<Q: diesel::query_builder::QueryFragment<Sqlite>>(query: &Q) -> i32 {
+        let debug = diesel::debug_query::<Sqlite, _>(query).to_string();
+        let sql = debug.split(" -- binds: ").next().unwrap();
+        let raw = rusqlite::Connection::open_in_memory().unwrap();
+        raw.execute_batch(
+            "CREATE TABLE posts (id integer PRIMARY KEY, title text, content text, \
+             author_id text, published_at integer)",
+        )
+        .unwrap();
+        let mut stmt = raw.prepare(sql).unwrap();
+        for rows in [21_i64, 6, 101] {
+            stmt.query([rows, rows]).unwrap().next().unwrap();
+        }
+        stmt.get_status(rusqlite::StatementStatus::RePrepare)
+    }
+
+    #[test]
+    fn bound_limit_keeps_the_prepared_statement() {
+        let base = || {
+            posts::table
+                .select(Post::as_select())
+                .filter(posts::id.lt(i64::MAX))
+                .order(posts::id.desc())
+        };
+        // The cause `BoundLimit` works around; if this starts failing, this SQLite
+        // no longer re-prepares for a bound LIMIT and `.limit()` would do.
+        assert_eq!(reprepares(&base().limit(21)), 3);
+        assert_eq!(reprepares(&BoundLimit::new(base().into_boxed(), 21)), 0);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Token {
         users::table
             .find(user_id)
             .select(users::id)
-            .first::<String>(conn)?;
+            .get_result::<String>(conn)?;
         diesel::insert_into(tokens::table)
             .values(NewToken {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -80,7 +80,7 @@ impl Token {
         Ok(tokens::table
             .filter(tokens::token_hash.eq(token_hash))
             .select(tokens::id)
-            .first(conn)?)
+            .get_result(conn)?)
     }
 
     /// Who presents `secret`, or `None` for an unknown or revoked token.
@@ -89,14 +89,17 @@ impl Token {
             .inner_join(users::table)
             .filter(tokens::token_hash.eq(hash(secret)))
             .select((users::id, users::role))
-            .first::<(String, Role)>(conn)
+            .get_result::<(String, Role)>(conn)
             .optional()?;
         Ok(found.map(|(id, role)| Actor::Member { id, role }))
     }
 
     /// Revokes a token: its owner or an admin may; others get `Forbidden`.
     pub fn revoke(conn: &mut Conn, actor: &Actor, id: &str) -> Result<()> {
-        let owner: String = tokens::table.find(id).select(tokens::user_id).first(conn)?;
+        let owner: String = tokens::table
+            .find(id)
+            .select(tokens::user_id)
+            .get_result(conn)?;
         if !actor.is_self_or_admin(&owner) {
             return Err(Error::Forbidden);
         }

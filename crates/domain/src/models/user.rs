@@ -6,7 +6,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{is_foreign_key_violation, is_unique_violation};
+use crate::models::{BoundLimit, is_foreign_key_violation, is_unique_violation};
 use crate::schema::{posts, users};
 use crate::validate::{Email, Name, Role, ValidationErrors};
 use crate::{Conn, Error, Page, Result, Timestamp, cursor};
@@ -160,7 +160,7 @@ impl User {
         Ok(users::table
             .find(id)
             .select(User::as_select())
-            .first(conn)?)
+            .get_result(conn)?)
     }
 
     /// Users newest first, `limit` per page, after `cursor` when given.
@@ -169,7 +169,6 @@ impl User {
         let mut query = users::table
             .select(User::as_select())
             .order((users::created_at.desc(), users::id.desc()))
-            .limit(limit + 1)
             .into_boxed();
         if let Some(cursor) = cursor {
             let (created_at, id) = cursor::decode_user(cursor)?;
@@ -179,7 +178,7 @@ impl User {
                     .or(users::created_at.eq(created_at).and(users::id.lt(id))),
             );
         }
-        let rows = query.load(conn)?;
+        let rows = BoundLimit::new(query, limit + 1).load(conn)?;
         Ok(crate::page(rows, limit, |u: &User| {
             cursor::encode_user(u.created_at.unix(), &u.id)
         }))
