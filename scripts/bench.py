@@ -32,6 +32,8 @@ DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 64
 USERS, POSTS = 1000, 100_000
 SCALE_SMALL, SCALE_LARGE = 10_000, 1_000_000
+# Few authors, so that one author's page is full at both sizes.
+SCALE_USERS = 100
 
 
 def log(msg):
@@ -159,11 +161,11 @@ def post_cursor(post_id):
 
 
 def scale_latencies(folder, posts):
-    db = prepare_db(folder, USERS, posts)
+    db = prepare_db(folder, SCALE_USERS, posts)
     server = Server([str(REL / "web"), "serve"], env_for(db), folder)
     paths = {
         "list": "/posts?limit=20",
-        "list by author": "/posts?limit=20&authorId=demo-000500",
+        "list by author": "/posts?limit=20&authorId=demo-000050",
         "list published": "/posts?limit=20&published=true",
         "cursor walk (middle)": f"/posts?limit=20&cursor={post_cursor(posts // 2)}",
     }

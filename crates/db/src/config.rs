@@ -102,7 +102,7 @@ impl Config {
             synchronous: Synchronous::Normal,
             foreign_keys: true,
             journal_size_limit: 64 * 1024 * 1024,
-            cache_kib: 16 * 1024,
+            cache_kib: 2 * 1024,
             mmap_size: 0,
             backup_dir,
             backup_keep: 7,
