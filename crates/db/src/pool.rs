@@ -195,16 +195,17 @@ impl Db {
         conn.immediate_transaction(f)
     }
 
-    /// Runs `f` in a read transaction on a reader connection: every query in it
-    /// sees the same snapshot.
+    /// Runs `f` on a reader connection. Each statement sees a consistent snapshot
+    /// of its own; a closure that needs several statements to agree wraps them in
+    /// `conn.transaction(...)` (a read transaction: it never blocks the writer).
+    /// Single-statement reads, the common case, skip the `BEGIN`/`COMMIT`.
     pub fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
-        E: From<diesel::result::Error> + From<Error>,
+        E: From<Error>,
     {
         let mut conn = self.reader_conn()?;
-        let conn: &mut SqliteConnection = &mut conn;
-        conn.transaction(f)
+        f(&mut conn)
     }
 
     /// The writer connection itself, for work that manages its own transactions

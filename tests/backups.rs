@@ -1,0 +1,128 @@
+//! `web backup` / `web restore` as an operator runs them, and the server's own
+//! scheduled backups. Real binaries, temporary files, loopback only.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::fs;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use e2e::{ADMIN_TOKEN, Sandbox, dump};
+use serde_json::json;
+
+const POSTS: &str = "id, title, content, author_id, published_at";
+
+fn newest_backup(s: &Sandbox) -> std::path::PathBuf {
+    let mut found: Vec<_> = fs::read_dir(s.backup_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    found.sort();
+    found.pop().unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn restore_refuses_a_corrupt_file_a_newer_schema_and_a_running_server() {
+    let s = Sandbox::new();
+    s.prepare();
+    s.run("seed", &["--demo", "5", "200"]);
+    s.run("web", &["backup"]);
+    let backup = newest_backup(&s);
+    let before = dump(&mut s.conn(), "posts", POSTS);
+
+    // Flipped bytes in a copy that carries the original's manifest.
+    let corrupt = s.dir.path().join("corrupt.db");
+    let mut bytes = fs::read(&backup).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 32]
+        .iter_mut()
+        .for_each(|b| *b ^= 0xFF);
+    fs::write(&corrupt, &bytes).unwrap();
+    fs::copy(
+        format!("{}.json", backup.display()),
+        format!("{}.json", corrupt.display()),
+    )
+    .unwrap();
+    let out = s
+        .command("web", &["restore", corrupt.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("does not match its manifest"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A backup of a file that a newer build migrated.
+    let newer = Sandbox::new();
+    newer.prepare();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut newer.conn(),
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000000')",
+    )
+    .unwrap();
+    newer.run("web", &["backup"]);
+    let out = s
+        .command("web", &["restore", newest_backup(&newer).to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("29991231000000"), "{}", stderr(&out));
+
+    // A server holds the database.
+    let server = s.serve(&[]);
+    let out = s
+        .command("web", &["restore", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("running server"), "{}", stderr(&out));
+    drop(server);
+
+    assert_eq!(
+        dump(&mut s.conn(), "posts", POSTS),
+        before,
+        "database untouched"
+    );
+
+    // And the good backup restores.
+    s.run("web", &["restore", backup.to_str().unwrap()]);
+    assert_eq!(dump(&mut s.conn(), "posts", POSTS), before);
+}
+
+#[test]
+fn the_server_takes_scheduled_backups_and_health_reports_their_age() {
+    let s = Sandbox::new();
+    s.prepare();
+    let server = s.serve(&[("BACKUP_INTERVAL", "1")]);
+    let created = server.call(
+        "POST",
+        "/posts",
+        Some(ADMIN_TOKEN),
+        Some(&json!({"title": "kept", "content": "in the backup"})),
+    );
+    assert_eq!(created.status, 201);
+    let started = Instant::now();
+    let health = loop {
+        let health = server.call("GET", "/health", None, None);
+        if !health.body["lastBackup"].is_null() {
+            break health;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no scheduled backup"
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    let age = health.body["lastBackup"]["ageSeconds"].as_i64().unwrap();
+    assert!((0..20).contains(&age), "{:?}", health.body);
+    let file = health.body["lastBackup"]["file"].as_str().unwrap();
+    assert!(s.backup_dir().join(file).exists());
+    assert!(s.backup_dir().join(format!("{file}.json")).exists());
+}
