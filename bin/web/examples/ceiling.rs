@@ -3,14 +3,27 @@
 //! `GET /posts/{id}` with a constant post of the size the demo data has, without
 //! touching the database. The real server's throughput is reported as a share of
 //! this one's.
+//!
+//! With `CEILING_BLOCK=1` the constant is built inside `web::block`, on two
+//! blocking threads per worker as `web serve` has: the ceiling of any handler that
+//! hands its work to a blocking thread, whatever that work is.
 
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::{Json, Path, get};
 use actix_web::{App, HttpServer};
 
 async fn constant(id: Path<i64>) -> Json<::web::views::Post> {
-    Json(::web::views::Post {
-        id: id.into_inner(),
+    Json(post(id.into_inner()))
+}
+
+async fn constant_blocking(id: Path<i64>) -> actix_web::Result<Json<::web::views::Post>> {
+    let id = id.into_inner();
+    Ok(Json(actix_web::web::block(move || post(id)).await?))
+}
+
+fn post(id: i64) -> ::web::views::Post {
+    ::web::views::Post {
+        id,
         title: "Post 4242: sqlite and rust".into(),
         content: "sqlite rust diesel backup query index page cursor write read lock wal schema \
                   token server file sqlite rust diesel backup query index page cursor write \
@@ -18,7 +31,7 @@ async fn constant(id: Path<i64>) -> Json<::web::views::Post> {
             .into(),
         author_id: "demo-000042".into(),
         published_at: Some("2026-01-01T01:10:42Z".into()),
-    })
+    }
 }
 
 fn main() -> std::io::Result<()> {
@@ -30,13 +43,20 @@ fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let blocking = std::env::var("CEILING_BLOCK").is_ok_and(|v| v == "1");
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(|| {
+        HttpServer::new(move || {
+            let route = if blocking {
+                get().to(constant_blocking)
+            } else {
+                get().to(constant)
+            };
             App::new()
-                .route("/posts/{id}", get().to(constant))
+                .route("/posts/{id}", route)
                 .wrap(Compress::default())
                 .wrap(from_fn(::web::middleware::request_log))
         })
+        .worker_max_blocking_threads(2)
         .bind(&bind)?
         .run()
         .await
