@@ -128,30 +128,8 @@ fn the_environment_wins_over_dot_env() {
 fn migrate_adopts_a_drizzle_kit_file_and_snapshots_it_first() {
     let s = Sandbox::new();
     let mut conn = s.conn();
-    conn.batch_execute(
-        r#"
-        CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric);
-        CREATE TABLE `posts` (
-            `id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
-            `title` text NOT NULL,
-            `content` text NOT NULL,
-            `author_id` text NOT NULL,
-            `published_at` integer,
-            FOREIGN KEY (`author_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE no action
-        );
-        CREATE TABLE `users` (
-            `id` text PRIMARY KEY NOT NULL,
-            `email` text NOT NULL,
-            `name` text NOT NULL,
-            `role` text DEFAULT 'user' NOT NULL,
-            `created_at` integer NOT NULL
-        );
-        CREATE UNIQUE INDEX `users_email_unique` ON `users` (`email`);
-        INSERT INTO users VALUES ('admin-001', 'admin@example.com', 'Admin', 'admin', 1732000000);
-        INSERT INTO posts (title, content, author_id, published_at) VALUES ('Hi', 'There', 'admin-001', 1732000001);
-        "#,
-    )
-    .unwrap();
+    conn.batch_execute(include_str!("../crates/db/tests/fixtures/drizzle-kit.sql"))
+        .unwrap();
     let before = (
         dump(&mut conn, "users", USERS),
         dump(&mut conn, "posts", POSTS),

@@ -177,34 +177,7 @@ fn up_down_up_gives_the_contract_schema() {
 
 /// drizzle-kit's migration for the seed's schema, as `drizzle-kit generate` writes
 /// it, and its bookkeeping table.
-const DRIZZLE_DDL: &str = r#"
-CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (
-    id SERIAL PRIMARY KEY,
-    hash text NOT NULL,
-    created_at numeric
-);
-INSERT INTO "__drizzle_migrations" (hash, created_at) VALUES ('3f1c0a9e', 1732000000000);
-CREATE TABLE `posts` (
-	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
-	`title` text NOT NULL,
-	`content` text NOT NULL,
-	`author_id` text NOT NULL,
-	`published_at` integer,
-	FOREIGN KEY (`author_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE no action
-);
-CREATE TABLE `users` (
-	`id` text PRIMARY KEY NOT NULL,
-	`email` text NOT NULL,
-	`name` text NOT NULL,
-	`role` text DEFAULT 'user' NOT NULL,
-	`created_at` integer NOT NULL
-);
-CREATE UNIQUE INDEX `users_email_unique` ON `users` (`email`);
-INSERT INTO users VALUES ('admin-001', 'admin@example.com', 'Admin', 'admin', 1732000000);
-INSERT INTO users VALUES ('u-2', 'bob@example.com', 'Bob', 'user', 1732000100);
-INSERT INTO posts (title, content, author_id, published_at) VALUES ('Hello', 'First', 'admin-001', 1732000200);
-INSERT INTO posts (title, content, author_id, published_at) VALUES ('Draft', 'WIP', 'u-2', NULL);
-"#;
+const DRIZZLE_DDL: &str = include_str!("fixtures/drizzle-kit.sql");
 
 #[test]
 fn a_drizzle_kit_file_is_adopted_with_every_row() {
