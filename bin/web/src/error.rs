@@ -221,7 +221,10 @@ impl From<&JsonPayloadError> for ApiError {
 impl From<&PathError> for ApiError {
     fn from(err: &PathError) -> Self {
         match err {
-            PathError::Deserialize(err) => Self::BadRequest(format!("path: {err}")),
+            // Only post ids are typed in paths; serde's message would name Rust types.
+            PathError::Deserialize(_) => {
+                Self::BadRequest("the id in the path must be a whole number within 64 bits".into())
+            }
             _ => Self::BadRequest("bad path parameter".into()),
         }
     }
