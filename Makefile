@@ -3,7 +3,7 @@
 
 CARGO   ?= cargo
 PROFILE ?= release
-BIN     := target/$(PROFILE)
+BIN     := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
 CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 
 .DEFAULT_GOAL := help
