@@ -29,26 +29,25 @@ pub enum Command {
     },
 }
 
-/// A progress bar on stderr for byte-counted steps.
-fn bar() -> ProgressBar {
+/// Runs `work` with a progress bar on stderr for its byte-counted steps.
+fn with_progress<T>(work: impl FnOnce(crate::Progress<'_>) -> T) -> T {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg:>9} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar
-}
-
-fn take_backup(config: &Config) -> Result<crate::Backup, Error> {
-    let bar = bar();
     let report = |step: &str, done: u64, total: u64| {
         bar.set_message(step.to_owned());
         bar.set_length(total);
         bar.set_position(done);
     };
-    let backup = backup_file(config, &report);
+    let out = work(&report);
     bar.finish_and_clear();
-    backup
+    out
+}
+
+fn take_backup(config: &Config) -> Result<crate::Backup, Error> {
+    with_progress(|progress| backup_file(config, progress))
 }
 
 /// Runs `command` against the database `config` names, reporting on stdout.
@@ -121,15 +120,7 @@ pub fn run<S: MigrationSource<Sqlite>>(
             }
         }
         Command::Restore { file } => {
-            let bar = bar();
-            let report = |step: &str, done: u64, total: u64| {
-                bar.set_message(step.to_owned());
-                bar.set_length(total);
-                bar.set_position(done);
-            };
-            let restored = restore(config, &migrations, file, &report);
-            bar.finish_and_clear();
-            let restored = restored?;
+            let restored = with_progress(|progress| restore(config, &migrations, file, progress))?;
             if let Some(pre) = restored.pre_restore {
                 println!("previous database kept as {}", pre.display());
             }
