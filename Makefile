@@ -68,6 +68,9 @@ lint: ## formatting and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-end, fuzzing
+	# The end-to-end tests run the real binaries; `cargo test` alone builds only
+	# those of packages that have integration tests.
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	scripts/schemathesis.sh
