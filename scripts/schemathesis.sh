@@ -31,10 +31,17 @@ export DATABASE_URL="$work/app.db" BACKUP_DIR="$work/backups" ADMIN_TOKEN="$toke
 (cd "$work" && "$OLDPWD/$profile_dir/web" migrate >/dev/null && "$OLDPWD/$profile_dir/seed" --demo 5 50 >/dev/null)
 (cd "$work" && exec "$OLDPWD/$profile_dir/web" serve) 2>"$work/server.log" &
 server=$!
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/ready", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("the server did not become ready")
+PY
 
 # Authenticated as the admin, every operation is reachable; anonymous and
 # user-level access are covered by the permission-matrix tests.
