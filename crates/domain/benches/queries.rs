@@ -29,6 +29,18 @@ struct RawPost {
     published_at: Option<i64>,
 }
 
+impl RawPost {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            title: r.get(1)?,
+            content: r.get(2)?,
+            author_id: r.get(3)?,
+            published_at: r.get(4)?,
+        })
+    }
+}
+
 fn setup(dir: &tempfile::TempDir) -> String {
     let path = dir.path().join("bench.db").to_str().unwrap().to_owned();
     let mut conn = SqliteConnection::establish(&path).unwrap();
@@ -101,15 +113,7 @@ fn point_query(c: &mut Criterion) {
         .unwrap();
     group.bench_function("raw", |b| {
         b.iter(|| {
-            let row = stmt.query_row([next()], |r| {
-                Ok(RawPost {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    content: r.get(2)?,
-                    author_id: r.get(3)?,
-                    published_at: r.get(4)?,
-                })
-            });
+            let row = stmt.query_row([next()], RawPost::from_row);
             let visible = row
                 .ok()
                 .filter(|p| p.published_at.is_some_and(|at| at <= NOW));
@@ -153,15 +157,7 @@ fn list_query(c: &mut Criterion) {
     group.bench_function("raw", |b| {
         b.iter(|| {
             let rows: Vec<RawPost> = stmt
-                .query_map([i64::MAX, NOW], |r| {
-                    Ok(RawPost {
-                        id: r.get(0)?,
-                        title: r.get(1)?,
-                        content: r.get(2)?,
-                        author_id: r.get(3)?,
-                        published_at: r.get(4)?,
-                    })
-                })
+                .query_map([i64::MAX, NOW], RawPost::from_row)
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
