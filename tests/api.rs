@@ -98,13 +98,9 @@ fn refuses_to_serve_with_a_pending_migration() {
     let s = Sandbox::new();
     s.run("web", &["migrate"]);
     s.run("web", &["rollback"]);
-    let out = s
-        .command("web", &["serve"])
-        .env("BIND", "127.0.0.1:0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut serve = s.command("web", &["serve"]);
+    serve.env("BIND", "127.0.0.1:0");
+    let err = Sandbox::fail(serve);
     assert!(
         err.contains("pending") && err.contains("make migrate"),
         "{err}"
@@ -116,12 +112,8 @@ fn a_second_server_on_the_same_file_is_refused() {
     let s = Sandbox::new();
     s.prepare();
     let _first = s.serve(&[]);
-    let out = s
-        .command("web", &["serve"])
-        .env("BIND", "127.0.0.1:0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut serve = s.command("web", &["serve"]);
+    serve.env("BIND", "127.0.0.1:0");
+    let err = Sandbox::fail(serve);
     assert!(err.contains("in use by a running server"), "{err}");
 }

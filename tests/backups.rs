@@ -22,10 +22,6 @@ fn newest_backup(s: &Sandbox) -> std::path::PathBuf {
     found.pop().unwrap()
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn restore_refuses_a_corrupt_file_a_newer_schema_and_a_running_server() {
     let s = Sandbox::new();
@@ -48,16 +44,8 @@ fn restore_refuses_a_corrupt_file_a_newer_schema_and_a_running_server() {
         format!("{}.json", corrupt.display()),
     )
     .unwrap();
-    let out = s
-        .command("web", &["restore", corrupt.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("does not match its manifest"),
-        "{}",
-        stderr(&out)
-    );
+    let err = Sandbox::fail(s.command("web", &["restore", corrupt.to_str().unwrap()]));
+    assert!(err.contains("does not match its manifest"), "{err}");
 
     // A backup of a file that a newer build migrated.
     let newer = Sandbox::new();
@@ -68,21 +56,14 @@ fn restore_refuses_a_corrupt_file_a_newer_schema_and_a_running_server() {
     )
     .unwrap();
     newer.run("web", &["backup"]);
-    let out = s
-        .command("web", &["restore", newest_backup(&newer).to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("29991231000000"), "{}", stderr(&out));
+    let err =
+        Sandbox::fail(s.command("web", &["restore", newest_backup(&newer).to_str().unwrap()]));
+    assert!(err.contains("29991231000000"), "{err}");
 
     // A server holds the database.
     let server = s.serve(&[]);
-    let out = s
-        .command("web", &["restore", backup.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("running server"), "{}", stderr(&out));
+    let err = Sandbox::fail(s.command("web", &["restore", backup.to_str().unwrap()]));
+    assert!(err.contains("running server"), "{err}");
     drop(server);
 
     assert_eq!(

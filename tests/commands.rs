@@ -92,9 +92,7 @@ fn seed_twice_gives_the_same_rows() {
 #[test]
 fn seed_refuses_an_unmigrated_file_with_a_clear_message() {
     let s = Sandbox::new();
-    let out = s.command("seed", &[]).output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = Sandbox::fail(s.command("seed", &[]));
     assert!(err.contains("make migrate"), "{err}");
 }
 

@@ -82,6 +82,13 @@ impl Sandbox {
         out
     }
 
+    /// Runs a command that must fail; returns what it said on stderr.
+    pub fn fail(mut cmd: Command) -> String {
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{cmd:?} succeeded: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// `web migrate` then `seed`.
     pub fn prepare(&self) {
         self.run("web", &["migrate"]);

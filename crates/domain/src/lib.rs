@@ -123,7 +123,7 @@ fn page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Pa
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use diesel::Connection;
+    use diesel::{Connection, RunQueryDsl};
     use diesel_migrations::MigrationHarness;
 
     /// A freshly migrated database in its own temporary file.
@@ -142,6 +142,4 @@ pub(crate) mod test_support {
         conn.run_pending_migrations(crate::MIGRATIONS).unwrap();
         TestDb { conn, _dir: dir }
     }
-
-    use diesel::RunQueryDsl;
 }
