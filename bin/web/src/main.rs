@@ -69,11 +69,12 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let workers = env_count("WEB_WORKERS")
         .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get()));
-    // Each worker runs its `web::block` calls on its own blocking threads. Every
-    // extra thread costs context switches and pool contention (measured: 64 threads
-    // serve about 20% fewer reads than 2); two per worker let a read go on while
-    // the other thread waits for the single writer connection.
-    let blocking = env_count("WEB_BLOCKING_THREADS").unwrap_or(2);
+    // Each worker runs its `web::block` calls on its own blocking threads. SQLite
+    // work is CPU-bound, so one per worker (as many as cores) serves the most: with
+    // `make bench` on 2 cores, one per worker gave 8% more reads and 2% more
+    // mixed-load throughput than two, and 64 serve about 20% fewer reads than 2.
+    // More help only when writes wait long on another process's write lock.
+    let blocking = env_count("WEB_BLOCKING_THREADS").unwrap_or(1);
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;

@@ -46,6 +46,38 @@ fn every_pooled_connection_reports_the_configured_pragmas() {
 }
 
 #[test]
+fn bundled_sqlite_is_built_with_the_options_of_cargo_config() {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    let t = common::open_with(|c| c);
+    let options: Vec<String> = t
+        .db
+        .read(|conn| {
+            diesel::sql_query("PRAGMA compile_options")
+                .load::<Row>(conn)
+                .map_err(Error::from)
+        })
+        .unwrap()
+        .into_iter()
+        .map(|row| row.compile_options)
+        .collect();
+    // .cargo/config.toml sets these through LIBSQLITE3_FLAGS; a build without it
+    // would serve with a process-wide lock on every page fetch and allocation.
+    for wanted in ["THREADSAFE=2", "DEFAULT_MEMSTATUS=0"] {
+        assert!(options.iter().any(|o| o == wanted), "{wanted} missing: {options:?}");
+    }
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+    // The options libsqlite3-sys enables and the schema relies on are still there.
+    assert!(options.iter().any(|o| o == "DEFAULT_FOREIGN_KEYS"), "{options:?}");
+}
+
+#[test]
 fn a_pragma_that_does_not_take_is_a_startup_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(&dir);
