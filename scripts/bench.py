@@ -3,7 +3,8 @@
 
 Every figure that matters is a ratio against a reference measured in this run, so
 it holds on a noisy shared machine:
-  - HTTP ceiling: the same actix-web stack answering a constant post (bin/web/examples/ceiling.rs)
+  - HTTP ceiling: the same server with GET /posts/{id} answering a constant post
+    of the same size instead of reading it (bin/web/examples/ceiling.rs)
   - SQLite ceiling: criterion benches of the domain queries against the same SQL as a
     raw prepared statement (crates/domain/benches/queries.rs)
 Results are appended to BENCHMARKS.md and drawn into docs/bench.svg.

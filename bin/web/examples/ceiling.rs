@@ -1,28 +1,33 @@
-//! The HTTP ceiling for `make bench`: the same actix-web server, workers and
-//! middleware (request ids, request log, compression) as `web serve`, answering
-//! `GET /posts/{id}` with a constant post of the size the demo data has, without
-//! touching the database. The real server's throughput is reported as a share of
-//! this one's.
+//! The HTTP ceiling for `make bench`: the same server as `web serve` (application,
+//! routes, extractors, middleware, workers and blocking threads, the same database
+//! opened) with one difference: `GET /posts/{id}` answers a constant post of the
+//! size the demo data has instead of reading it. The real server's throughput is
+//! reported as a share of this one's, so the ratio is what reading the post costs.
 //!
-//! With `CEILING_BLOCK=1` the constant is built inside `web::block`, on two
-//! blocking threads per worker as `web serve` has: the ceiling of any handler that
-//! hands its work to a blocking thread, whatever that work is.
+//! With `CEILING_BLOCK=1` the constant is built inside `web::block`, as the real
+//! handler reads inside it: the ceiling of any handler that hands its work to a
+//! blocking thread, whatever that work is.
 
-use actix_web::middleware::{Compress, from_fn};
-use actix_web::web::{Json, Path, get};
-use actix_web::{App, HttpServer};
+use actix_web::HttpServer;
+use actix_web::web::{Json, Path};
+use anyhow::Context;
 
-async fn constant(id: Path<i64>) -> Json<::web::views::Post> {
-    Json(post(id.into_inner()))
+use web::extract::{Auth, Input};
+use web::{ApiResult, Replacement, Threads, Verb, views};
+
+async fn constant(auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
+    let _caller = auth.actor();
+    Ok(Json(post(id?.into_inner())))
 }
 
-async fn constant_blocking(id: Path<i64>) -> actix_web::Result<Json<::web::views::Post>> {
-    let id = id.into_inner();
+async fn constant_blocking(auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
+    let _caller = auth.actor();
+    let id = id?.into_inner();
     Ok(Json(actix_web::web::block(move || post(id)).await?))
 }
 
-fn post(id: i64) -> ::web::views::Post {
-    ::web::views::Post {
+fn post(id: i64) -> views::Post {
+    views::Post {
         id,
         title: "Post 4242: sqlite and rust".into(),
         content: "sqlite rust diesel backup query index page cursor write read lock wal schema \
@@ -34,8 +39,7 @@ fn post(id: i64) -> ::web::views::Post {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8090".into());
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -43,22 +47,27 @@ fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8090".into());
     let blocking = std::env::var("CEILING_BLOCK").is_ok_and(|v| v == "1");
+    let replacement = Replacement {
+        verb: Verb::Get,
+        path: "/posts/{id}",
+        handler: if blocking {
+            |r| r.to(constant_blocking)
+        } else {
+            |r| r.to(constant)
+        },
+    };
+    let config = db::Config::from_env()?;
+    let state = web::AppState::new(db::Db::open(&config).context("opening the database")?);
+    let threads = Threads::from_env();
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || {
-            let route = if blocking {
-                get().to(constant_blocking)
-            } else {
-                get().to(constant)
-            };
-            App::new()
-                .route("/posts/{id}", route)
-                .wrap(Compress::default())
-                .wrap(from_fn(::web::middleware::request_log))
-        })
-        .worker_max_blocking_threads(2)
-        .bind(&bind)?
-        .run()
-        .await
-    })
+        HttpServer::new(move || web::app_replacing(state.clone(), Some(replacement)))
+            .workers(threads.workers)
+            .worker_max_blocking_threads(threads.blocking)
+            .bind(&bind)?
+            .run()
+            .await
+    })?;
+    Ok(())
 }

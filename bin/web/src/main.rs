@@ -67,14 +67,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let workers = env_count("WEB_WORKERS")
-        .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get()));
-    // Each worker runs its `web::block` calls on its own blocking threads. SQLite
-    // work is CPU-bound, so one per worker (as many as cores) serves the most: with
-    // `make bench` on 2 cores, one per worker gave 8% more reads and 2% more
-    // mixed-load throughput than two, and 64 serve about 20% fewer reads than 2.
-    // More help only when writes wait long on another process's write lock.
-    let blocking = env_count("WEB_BLOCKING_THREADS").unwrap_or(1);
+    let threads = web::Threads::from_env();
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
@@ -93,8 +86,8 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
             .bind(&bind)
             .with_context(|| format!("binding {bind}"))?
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            .workers(workers)
-            .worker_max_blocking_threads(blocking)
+            .workers(threads.workers)
+            .worker_max_blocking_threads(threads.blocking)
             .run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")
@@ -113,13 +106,6 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
 }
 
 /// A positive count from the environment, if set.
-fn env_count(key: &str) -> Option<usize> {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-}
-
 /// Background upkeep until `stop` is dropped: passive checkpoints keep the WAL
 /// bounded between automatic ones, and scheduled backups (`BACKUP_INTERVAL`) run
 /// on their own connection, so writers are never blocked for their duration.

@@ -53,9 +53,8 @@ fn bundled_sqlite_is_built_with_the_options_of_cargo_config() {
         compile_options: String,
     }
     let t = common::open_with(|c| c);
-    let options: Vec<String> = t
-        .db
-        .read(|conn| {
+    let options: Vec<String> =
+        t.db.read(|conn| {
             diesel::sql_query("PRAGMA compile_options")
                 .load::<Row>(conn)
                 .map_err(Error::from)
@@ -67,14 +66,20 @@ fn bundled_sqlite_is_built_with_the_options_of_cargo_config() {
     // .cargo/config.toml sets these through LIBSQLITE3_FLAGS; a build without it
     // would serve with a process-wide lock on every page fetch and allocation.
     for wanted in ["THREADSAFE=2", "DEFAULT_MEMSTATUS=0"] {
-        assert!(options.iter().any(|o| o == wanted), "{wanted} missing: {options:?}");
+        assert!(
+            options.iter().any(|o| o == wanted),
+            "{wanted} missing: {options:?}"
+        );
     }
     assert!(
         !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
         "{options:?}"
     );
     // The options libsqlite3-sys enables and the schema relies on are still there.
-    assert!(options.iter().any(|o| o == "DEFAULT_FOREIGN_KEYS"), "{options:?}");
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_FOREIGN_KEYS"),
+        "{options:?}"
+    );
 }
 
 #[test]
