@@ -30,6 +30,8 @@ REL = ROOT / "target" / "release"
 LUA = ROOT / "bench" / "wrk.lua"
 TOKEN = "bench-admin-token-0123456789abcdef"
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = 3
+ROUND_SECONDS = max(3, DURATION // 2)
 CONNECTIONS = 64
 USERS, POSTS = 1000, 100_000
 SCALE_SMALL, SCALE_LARGE = 10_000, 1_000_000
@@ -207,21 +209,35 @@ def main():
             s.stop()
         results["startup_ms"] = statistics.median(startups)
 
-        ceiling = Server([str(REL / "examples" / "ceiling")], env_for(db), folder)
-        log("load: HTTP ceiling (constant post)...")
-        results["http"]["ceiling GET /posts/{id}"] = wrk(ceiling.port, "get")
-        ceiling.stop()
-        ceiling = Server([str(REL / "examples" / "ceiling")], env_for(db, CEILING_BLOCK="1"), folder)
-        log("load: HTTP ceiling through web::block...")
-        results["http"]["ceiling + web::block"] = wrk(ceiling.port, "get")
-        ceiling.stop()
+        # The ratio that matters, GET /posts/{id} against the HTTP ceiling, is taken in
+        # interleaved rounds (ceiling, ceiling through web::block, real server, again)
+        # so that a slow spell of a shared machine hits all three alike; each load's
+        # row is its median round and the target is the median of per-round ratios.
+        readers = [
+            ("ceiling GET /posts/{id}", [str(REL / "examples" / "ceiling")], {}),
+            ("ceiling + web::block", [str(REL / "examples" / "ceiling")], {"CEILING_BLOCK": "1"}),
+            ("GET /posts/{id}", [str(REL / "web"), "serve"], {}),
+        ]
+        rounds = {name: [] for name, _, _ in readers}
+        peak_rss = []
+        for i in range(ROUNDS):
+            for name, argv, extra in readers:
+                log(f"load: {name} (round {i + 1} of {ROUNDS})...")
+                server = Server(argv, env_for(db, **extra), folder)
+                rounds[name].append(wrk(server.port, "get", seconds=ROUND_SECONDS))
+                peak_rss.append(server.peak_rss_mib())
+                server.stop()
+        for name, runs in rounds.items():
+            results["http"][name] = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+        results["rounds_rps"] = {name: [r["rps"] for r in runs] for name, runs in rounds.items()}
 
         server = Server([str(REL / "web"), "serve"], env_for(db), folder)
-        for name, mode in [("GET /posts/{id}", "get"), ("GET /posts?limit=20", "list"),
-                           ("POST /posts", "create"), ("mix 90/10", "mix")]:
+        for name, mode in [("GET /posts?limit=20", "list"), ("POST /posts", "create"),
+                           ("mix 90/10", "mix")]:
             log(f"load: {name}...")
             results["http"][name] = wrk(server.port, mode)
-        results["peak_rss_mib"] = server.peak_rss_mib()
+        peak_rss.append(server.peak_rss_mib())
+        results["peak_rss_mib"] = max(peak_rss)
         server.stop()
 
     results["criterion_ns"] = criterion()
@@ -240,12 +256,18 @@ def main():
 def evaluate(r):
     t = r["targets"]
     http = r["http"]
-    ratio = http["GET /posts/{id}"]["rps"] / http["ceiling GET /posts/{id}"]["rps"]
-    t.append({"name": "GET /posts/{id} throughput vs HTTP ceiling", "value": f"{ratio:.0%}",
-              "target": ">= 60%", "pass": ratio >= 0.60})
-    handoff = http["ceiling + web::block"]["rps"] / http["ceiling GET /posts/{id}"]["rps"]
+    rounds = r["rounds_rps"]
+
+    def per_round(name):
+        ratios = sorted(a / b for a, b in zip(rounds[name], rounds["ceiling GET /posts/{id}"]))
+        return statistics.median(ratios), f"{statistics.median(ratios):.0%} ({ratios[0]:.0%}-{ratios[-1]:.0%})"
+
+    ratio, shown = per_round("GET /posts/{id}")
+    t.append({"name": "GET /posts/{id} throughput vs HTTP ceiling, median round (range)",
+              "value": shown, "target": ">= 60%", "pass": ratio >= 0.60})
+    _, shown = per_round("ceiling + web::block")
     t.append({"name": "(reference) ceiling through web::block vs HTTP ceiling",
-              "value": f"{handoff:.0%}", "target": "-", "pass": True})
+              "value": shown, "target": "-", "pass": True})
     c = r["criterion_ns"]
     point = c["point/domain"] / c["point/raw"]
     t.append({"name": "domain point query vs raw prepared statement", "value": f"{point:.2f}x",
@@ -269,7 +291,8 @@ def evaluate(r):
 
 
 def record(r):
-    lines = [f"\n## {r['date']}\n", f"Machine: {r['machine']}. `make bench`, {DURATION} s per load, "
+    lines = [f"\n## {r['date']}\n", f"Machine: {r['machine']}. `make bench`, {DURATION} s per load ({ROUNDS} interleaved "
+             f"rounds of {ROUND_SECONDS} s for the first three, median round shown), "
              f"{CONNECTIONS} connections, wrk with 2 threads on the same machine.\n",
              "| load | req/s | p50 | p99 | socket errors | non-2xx | 5xx |",
              "|---|---:|---:|---:|---:|---:|---:|"]
