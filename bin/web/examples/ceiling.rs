@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     let state = web::AppState::new(db::Db::open(&config).context("opening the database")?);
     let threads = Threads::from_env();
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || web::app_replacing(state.clone(), Some(replacement)))
+        HttpServer::new(move || web::app(state.clone(), Some(replacement)))
             .workers(threads.workers)
             .worker_max_blocking_threads(threads.blocking)
             .bind(&bind)?

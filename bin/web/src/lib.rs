@@ -68,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg, None);
 }
 
-/// One operation of [`ENDPOINTS`] answered by another handler; see [`app_replacing`].
+/// One operation of [`ENDPOINTS`] answered by another handler; see [`app`].
 #[derive(Debug, Clone, Copy)]
 pub struct Replacement {
     pub verb: Verb,
@@ -103,24 +103,11 @@ fn register(cfg: &mut web::ServiceConfig, replacement: Option<Replacement>) {
 }
 
 /// The whole application: state, routes, compression, request ids and request logs.
+/// `replacement` swaps the handler of one operation and leaves everything else
+/// (routes, extractor configs, middleware) as it is: `make bench` measures its HTTP
+/// ceiling as this server answering `GET /posts/{id}` with a constant post. The
+/// service itself passes `None`.
 pub fn app(
-    state: AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    app_replacing(state, None)
-}
-
-/// [`app`] with the handler of one operation replaced and everything else (routes,
-/// extractor configs, middleware) unchanged: `make bench` measures its HTTP ceiling
-/// as this server answering `GET /posts/{id}` with a constant post.
-pub fn app_replacing(
     state: AppState,
     replacement: Option<Replacement>,
 ) -> App<

@@ -146,3 +146,43 @@ async fn every_table_route_is_routed() {
         }
     }
 }
+
+async fn constant() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().body("constant")
+}
+
+/// The bench's ceiling: one operation answered by another handler, everything else
+/// (the other methods on its path, other paths, errors) served as usual.
+#[actix_web::test]
+async fn a_replacement_swaps_one_operation_only() {
+    let t = common::database(|c| c);
+    let admin = common::member(&t.db, "admin@example.com", Some("admin"));
+    let post = common::post(&t.db, &admin, "p", None);
+    let replacement = web::Replacement {
+        verb: web::Verb::Get,
+        path: "/posts/{id}",
+        handler: |r| r.to(constant),
+    };
+    let app = actix_web::test::init_service(web::app(
+        web::AppState::new(t.db.clone()),
+        Some(replacement),
+    ))
+    .await;
+    let replaced = send!(app, TestRequest::get().uri("/posts/999999"));
+    assert_eq!(
+        (replaced.status, replaced.text().as_str()),
+        (200, "constant")
+    );
+    let deleted = send!(
+        app,
+        TestRequest::delete()
+            .uri(&format!("/posts/{post}"))
+            .insert_header(bearer(&admin.token))
+    );
+    assert_eq!(deleted.status, 204);
+    let listed = send!(app, TestRequest::get().uri("/posts"));
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["items"], serde_json::json!([]));
+    let wrong = send!(app, TestRequest::put().uri("/posts/1"));
+    assert_eq!(wrong.status, 405);
+}
