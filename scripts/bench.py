@@ -12,9 +12,11 @@ Results are appended to BENCHMARKS.md and drawn into docs/bench.svg.
 
 import base64
 import datetime
+import html
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -323,18 +325,37 @@ def record(r):
     print("chart: docs/bench.svg; raw figures: docs/bench.json")
 
 
+def ratio_history():
+    """(date, median, low, high) of the read ratio for every run in BENCHMARKS.md;
+    runs from before the interleaved rounds have one sample, so low = high = median."""
+    runs = []
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    for section in text.split("\n## ")[1:]:
+        date = section.split("\n", 1)[0].strip()
+        for line in section.splitlines():
+            if line.startswith("| GET /posts/{id} throughput vs HTTP ceiling"):
+                m = re.search(r"\| (\d+)%(?: \((\d+)%-(\d+)%\))? \|", line)
+                if m:
+                    mid = int(m.group(1))
+                    runs.append((date, mid, int(m.group(2) or mid), int(m.group(3) or mid)))
+    return runs
+
+
 def chart(r):
-    """Two bar panels (throughput, p99 latency) as a dependency-free SVG."""
+    """Bar panels (throughput, p99 latency), the read ratio of every recorded run, and
+    the targets, as a dependency-free SVG."""
     http = r["http"]
     names = list(http)
+    history = ratio_history()
     w, bar_h, gap, left = 760, 22, 10, 200
     panel_h = len(names) * (bar_h + gap) + 40
-    h = 2 * panel_h + 120 + 16 * 14
+    hist_h = 190 if history else 0
+    h = 2 * panel_h + hist_h + 120 + 16 * 14
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="10" y="20" font-size="15" font-weight="bold">make bench, {r["date"]}</text>',
-           f'<text x="10" y="38" fill="#555">{r["machine"]}</text>']
+           f'<text x="10" y="38" fill="#555">{html.escape(r["machine"])}</text>']
 
     def panel(y0, title, values, unit, color):
         top = max(values) or 1
@@ -343,20 +364,53 @@ def chart(r):
             y = y0 + 12 + i * (bar_h + gap)
             length = (w - left - 110) * v / top
             fill = "#999" if name.startswith("ceiling") else color
-            out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{name}</text>')
+            out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>')
             out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{fill}"/>')
             out.append(f'<text x="{left + length + 6:.1f}" y="{y + 15}">{v:,.1f} {unit}</text>')
 
     panel(70, "Throughput (requests/s; grey = HTTP ceiling)", [http[n]["rps"] for n in names],
           "req/s", "#2b6cb0")
     panel(70 + panel_h, "p99 latency (ms)", [http[n]["p99_us"] / 1000 for n in names], "ms", "#c05621")
-    y = 70 + 2 * panel_h + 10
+    if history:
+        y0 = 70 + 2 * panel_h
+        out.append(f'<text x="10" y="{y0}" font-weight="bold">GET /posts/{{id}} as a share of '
+                   f'the HTTP ceiling, every run in BENCHMARKS.md (dot: median round; line: '
+                   f'range)</text>')
+        lo_pct, hi_pct, top, height = 40, 80, y0 + 20, 130
+
+        def ypos(pct):
+            pct = min(max(pct, lo_pct), hi_pct)
+            return top + height * (hi_pct - pct) / (hi_pct - lo_pct)
+
+        for pct in range(lo_pct, hi_pct + 1, 10):
+            out.append(f'<text x="{left - 8}" y="{ypos(pct) + 4:.1f}" text-anchor="end" '
+                       f'fill="#555">{pct}%</text>')
+            out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(pct):.1f}" y2="{ypos(pct):.1f}" '
+                       f'stroke="#eee"/>')
+        out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(60):.1f}" y2="{ypos(60):.1f}" '
+                   f'stroke="#c53030" stroke-dasharray="4 3"/>')
+        out.append(f'<text x="{w - 20}" y="{ypos(60) - 4:.1f}" text-anchor="end" fill="#c53030" '
+                   f'font-size="11">goal 60%</text>')
+        step = (w - 20 - left) / max(len(history), 1)
+        every = -(-len(history) // 8)  # at most 8 date labels
+        for i, (date, mid, low, high) in enumerate(history):
+            x = left + step * (i + 0.5)
+            color = "#2b6cb0" if mid >= 60 else "#c05621"
+            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{ypos(high):.1f}" y2="{ypos(low):.1f}" '
+                       f'stroke="{color}" stroke-width="2"/>')
+            out.append(f'<circle cx="{x:.1f}" cy="{ypos(mid):.1f}" r="4" fill="{color}">'
+                       f'<title>{date}: {mid}% ({low}%-{high}%)</title></circle>')
+            if i % every == 0 or i == len(history) - 1:
+                out.append(f'<text x="{x:.1f}" y="{top + height + 14}" text-anchor="middle" '
+                           f'font-size="9" fill="#555">{date[5:16]}</text>')
+    y = 70 + 2 * panel_h + hist_h + 10
     out.append(f'<text x="10" y="{y}" font-weight="bold">Targets</text>')
     for i, t in enumerate(r["targets"]):
         verdict = "" if t["target"] == "-" else ("  pass" if t["pass"] else "  FAIL")
         color = "#c53030" if verdict == "  FAIL" else "#333"
+        label = html.escape(f'{t["name"]}: {t["value"]} (goal {t["target"]}){verdict}')
         out.append(f'<text x="10" y="{y + 18 + i * 16}" fill="{color}" font-size="11">'
-                   f'{t["name"]}: {t["value"]} (goal {t["target"]}){verdict}</text>')
+                   f'{label}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
