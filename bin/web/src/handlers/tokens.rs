@@ -6,8 +6,8 @@ use actix_web::web::Path;
 
 use domain::{Timestamp, Token};
 
-use super::State;
-use crate::error::{ApiError, ApiResult};
+use super::{State, require_self_or_admin};
+use crate::error::ApiResult;
 use crate::extract::Auth;
 use crate::openapi::{Forbidden, Internal, NotFound, Unauthorized, Unavailable};
 use crate::views::IssuedToken;
@@ -28,9 +28,7 @@ use crate::views::IssuedToken;
 pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let user_id = user_id.into_inner();
-    if !actor.is_self_or_admin(&user_id) {
-        return Err(ApiError::Forbidden);
-    }
+    require_self_or_admin(&actor, &user_id)?;
     let now = Timestamp::now();
     let issued = state
         .write(move |conn| Token::issue(conn, &user_id, now))

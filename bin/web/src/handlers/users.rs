@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{HttpResponse, Responder};
 
-use domain::{Actor, NewUserInput, Timestamp, User, UserChangesInput};
+use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
-use super::State;
+use super::{State, require_admin, require_self_or_admin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Input};
 use crate::openapi::{
@@ -15,22 +15,6 @@ use crate::openapi::{
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
-
-fn require_admin(actor: &Actor) -> ApiResult<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
-fn require_self_or_admin(actor: &Actor, user_id: &str) -> ApiResult<()> {
-    if actor.is_self_or_admin(user_id) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
 
 /// The caller's own account.
 #[utoipa::path(get, path = "/me", tag = "users",
