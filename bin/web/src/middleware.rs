@@ -52,10 +52,13 @@ pub async fn request_log(
             if let Some(value) = id_header {
                 res.headers_mut().insert(REQUEST_ID, value);
             }
-            log(
-                res.status(),
-                res.response().error().map(ToString::to_string),
-            );
+            // Only a 5xx logs its error; a 4xx's text would be built for nothing.
+            let status = res.status();
+            let error = status
+                .is_server_error()
+                .then(|| res.response().error().map(ToString::to_string))
+                .flatten();
+            log(status, error);
             Ok(res)
         }
         // An error that escaped every handler: actix renders it after us, so hand it
