@@ -105,25 +105,28 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A positive count from the environment, if set.
 /// Background upkeep until `stop` is dropped: passive checkpoints keep the WAL
 /// bounded between automatic ones, and scheduled backups (`BACKUP_INTERVAL`) run
 /// on their own connection, so writers are never blocked for their duration.
 fn maintain(db: &db::Db, stop: &mpsc::Receiver<()>) {
-    let interval = db.config().backup_interval;
-    let mut next_backup = interval.map(|i| Instant::now() + i);
+    // (interval, when the next one is due), when backups are scheduled.
+    let mut backups = db
+        .config()
+        .backup_interval
+        .map(|every| (every, Instant::now() + every));
+    let wake_every = backups.map_or(CHECKPOINT_EVERY, |(every, _)| CHECKPOINT_EVERY.min(every));
     loop {
-        match stop.recv_timeout(CHECKPOINT_EVERY.min(interval.unwrap_or(CHECKPOINT_EVERY))) {
+        match stop.recv_timeout(wake_every) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
         if let Err(err) = db.checkpoint_passive() {
             tracing::warn!(error = %err, "checkpoint failed");
         }
-        if let (Some(due), Some(every)) = (next_backup, interval)
-            && Instant::now() >= due
+        if let Some((every, due)) = &mut backups
+            && Instant::now() >= *due
         {
-            next_backup = Some(Instant::now() + every);
+            *due = Instant::now() + *every;
             let started = Instant::now();
             match db.backup(&|_, _, _| {}) {
                 Ok(backup) => tracing::info!(
