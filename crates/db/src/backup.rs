@@ -23,7 +23,7 @@ use diesel::sqlite::Sqlite;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::migrate::applied_versions;
+use crate::migrate::{applied_versions, known_migrations, unknown_versions};
 use crate::{Config, Db, Error};
 
 /// Written beside each backup as `<backup>.json`.
@@ -376,16 +376,7 @@ pub fn verify_backup<S: MigrationSource<Sqlite>>(
     }
     let mut conn = connect(file, 1000)?;
     verify_file(&mut conn).map_err(|e| Error::Restore(e.to_string()))?;
-    let known: Vec<String> = migrations
-        .migrations()
-        .map_err(|e| Error::Migration(e.to_string()))?
-        .iter()
-        .map(|m| m.name().version().to_string())
-        .collect();
-    let unknown: Vec<String> = applied_versions(&mut conn)?
-        .into_iter()
-        .filter(|v| !known.contains(v))
-        .collect();
+    let unknown = unknown_versions(applied_versions(&mut conn)?, &known_migrations(migrations)?);
     if !unknown.is_empty() {
         return Err(Error::SchemaTooNew(unknown));
     }

@@ -39,11 +39,32 @@ fn migration_err(err: impl std::fmt::Display) -> Error {
     Error::Migration(err.to_string())
 }
 
+/// The migrations `source` holds, oldest first.
+pub(crate) fn known_migrations<S: MigrationSource<Sqlite>>(
+    source: &S,
+) -> Result<Vec<Box<dyn Migration<Sqlite>>>, Error> {
+    let mut migrations = source.migrations().map_err(migration_err)?;
+    migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
+    Ok(migrations)
+}
+
+/// The applied versions none of `known` has: the file was migrated by a newer build.
+pub(crate) fn unknown_versions(
+    applied: Vec<String>,
+    known: &[Box<dyn Migration<Sqlite>>],
+) -> Vec<String> {
+    let known: Vec<String> = known
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let mut unknown: Vec<String> = applied.into_iter().filter(|v| !known.contains(v)).collect();
+    unknown.sort();
+    unknown
+}
+
 impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
     fn known(&self) -> Result<Vec<Box<dyn Migration<Sqlite>>>, Error> {
-        let mut migrations = self.source.migrations().map_err(migration_err)?;
-        migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
-        Ok(migrations)
+        known_migrations(&self.source)
     }
 
     /// Applied, pending and unknown migrations. Reads on a reader connection, so
@@ -60,12 +81,7 @@ impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
                 status.pending.push(name);
             }
         }
-        let mut unknown: Vec<String> = applied
-            .into_iter()
-            .filter(|v| !known.iter().any(|m| m.name().version().to_string() == *v))
-            .collect();
-        unknown.sort();
-        status.unknown = unknown;
+        status.unknown = unknown_versions(applied, &known);
         Ok(status)
     }
 
