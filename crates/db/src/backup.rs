@@ -62,16 +62,37 @@ fn stem(db_path: &Path) -> String {
         .to_owned()
 }
 
-fn manifest_path(backup: &Path) -> PathBuf {
-    let mut name = backup.as_os_str().to_owned();
-    name.push(".json");
+/// `path` with `suffix` appended to its file name (`app.db` + `-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
     PathBuf::from(name)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io(format!("syncing {}", dir.display())))
+fn manifest_path(backup: &Path) -> PathBuf {
+    with_suffix(backup, ".json")
+}
+
+/// Flushes a file's contents, or a folder's entries, to disk.
+fn sync_path(path: &Path) -> Result<(), Error> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(Error::io(format!("syncing {}", path.display())))
+}
+
+/// `<stem>-<UTC time to the millisecond>.db`, the name of a copy of `db_path`.
+fn stamped_name(db_path: &Path, at: DateTime<Utc>) -> String {
+    format!("{}-{}.db", stem(db_path), at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// Creates the folder `path` lives in; returns it (`.` for a bare file name).
+pub(crate) fn create_parent(path: &Path) -> Result<&Path, Error> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
+    Ok(parent)
 }
 
 /// A fresh connection outside the pools: backups and checks must not hold a
@@ -197,11 +218,7 @@ pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Er
     let dir = &config.backup_dir;
     fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let now = Utc::now();
-    let name = format!(
-        "{}-{}.db",
-        stem(&config.database_path),
-        now.format("%Y%m%dT%H%M%S%.3fZ")
-    );
+    let name = stamped_name(&config.database_path, now);
     let final_path = dir.join(&name);
     let partial = dir.join(format!(".{name}{PARTIAL}"));
     let outcome = snapshot_and_verify(config, &partial, &name, now, progress);
@@ -224,7 +241,7 @@ pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Er
     )))?;
     fs::rename(&partial, &final_path)
         .map_err(Error::io(format!("renaming {}", partial.display())))?;
-    sync_dir(dir)?;
+    sync_path(dir)?;
     let removed = prune(config)?;
     Ok(Backup {
         path: final_path,
@@ -266,9 +283,7 @@ fn snapshot_and_verify(
     })
     .map_err(|e| Error::Backup(format!("snapshot failed: {e}")))?;
     drop(source);
-    File::open(partial)
-        .and_then(|f| f.sync_all())
-        .map_err(Error::io(format!("syncing {}", partial.display())))?;
+    sync_path(partial)?;
 
     let mut copy = connect(partial, config.busy_timeout_ms)?;
     verify_file(&mut copy)?;
@@ -393,19 +408,10 @@ pub struct ServerLock {
 }
 
 impl ServerLock {
-    fn path_for(config: &Config) -> PathBuf {
-        let mut name = config.database_path.as_os_str().to_owned();
-        name.push(".lock");
-        PathBuf::from(name)
-    }
-
     /// Takes the lock, or explains who holds it.
     pub fn acquire(config: &Config) -> Result<ServerLock, Error> {
-        let path = Self::path_for(config);
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .map_err(Error::io(format!("creating {}", parent.display())))?;
-        }
+        let path = with_suffix(&config.database_path, ".lock");
+        create_parent(&path)?;
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -446,53 +452,36 @@ pub fn restore<S: MigrationSource<Sqlite>>(
     let manifest = verify_backup(file, migrations, progress)?;
     let _lock = ServerLock::acquire(config)?;
     let db_path = &config.database_path;
-    let sidecar = |suffix: &str| {
-        let mut name = db_path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
     let pre_restore = if db_path.exists() {
         let dir = &config.backup_dir;
         fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-        let copy = dir.join(format!(
-            "pre-restore-{}-{}.db",
-            stem(db_path),
-            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-        ));
+        let copy = dir.join(format!("pre-restore-{}", stamped_name(db_path, Utc::now())));
         // No server holds the file, so the file plus its -wal is a consistent copy.
         fs::copy(db_path, &copy).map_err(Error::io(format!("copying {}", db_path.display())))?;
-        let wal = sidecar("-wal");
+        let wal = with_suffix(db_path, "-wal");
         if wal.exists() {
-            let mut wal_copy = copy.as_os_str().to_owned();
-            wal_copy.push("-wal");
-            fs::copy(&wal, PathBuf::from(wal_copy))
+            fs::copy(&wal, with_suffix(&copy, "-wal"))
                 .map_err(Error::io(format!("copying {}", wal.display())))?;
         }
         Some(copy)
     } else {
         None
     };
-    let parent = db_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
-    let staged = sidecar(".restore.partial");
+    let parent = create_parent(db_path)?;
+    let staged = with_suffix(db_path, ".restore.partial");
     fs::copy(file, &staged).map_err(Error::io(format!("copying {}", file.display())))?;
-    File::open(&staged)
-        .and_then(|f| f.sync_all())
-        .map_err(Error::io(format!("syncing {}", staged.display())))?;
+    sync_path(&staged)?;
     // The old WAL belongs to the old file: replayed onto the restored one it would
     // corrupt it.
     for suffix in ["-wal", "-shm"] {
-        match fs::remove_file(sidecar(suffix)) {
+        match fs::remove_file(with_suffix(db_path, suffix)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}{suffix}", db_path.display()))(e)),
         }
     }
     fs::rename(&staged, db_path).map_err(Error::io(format!("replacing {}", db_path.display())))?;
-    sync_dir(parent)?;
+    sync_path(parent)?;
     Ok(Restored {
         manifest,
         pre_restore,

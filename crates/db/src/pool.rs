@@ -1,7 +1,6 @@
 //! The `Db` handle: one writer connection, a pool of `query_only` readers, and the
 //! pragmas applied to every connection either pool opens.
 
-use std::fs;
 use std::path::Path;
 
 use diesel::connection::SimpleConnection;
@@ -117,10 +116,7 @@ impl Db {
     /// both pools, and checks that every pragma took on a connection of each.
     pub fn open(config: &Config) -> Result<Db, Error> {
         let path = &config.database_path;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .map_err(Error::io(format!("creating {}", parent.display())))?;
-        }
+        crate::backup::create_parent(path)?;
         let url = path.to_str().ok_or_else(|| Error::Config {
             key: "DATABASE_URL",
             message: "the path must be valid UTF-8".into(),
