@@ -7,6 +7,7 @@ pub mod user;
 
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
@@ -48,6 +49,23 @@ impl<Q> BoundLimit<Q> {
     pub(crate) fn new(query: Q, rows: i64) -> Self {
         Self { query, rows }
     }
+}
+
+/// One page of a list query: `limit` (clamped) rows in the query's order, fetched
+/// with one row more to learn whether another page follows, through [`BoundLimit`].
+/// `cursor_of` names the last row kept for the next page.
+pub(crate) fn load_page<'q, Q, T>(
+    conn: &mut crate::Conn,
+    query: Q,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> crate::Result<crate::Page<T>>
+where
+    BoundLimit<Q>: LoadQuery<'q, crate::Conn, T>,
+{
+    let limit = crate::clamp_limit(limit);
+    let rows = BoundLimit::new(query, limit + 1).load(conn)?;
+    Ok(crate::page(rows, limit, cursor_of))
 }
 
 impl<Q: Query> Query for BoundLimit<Q> {

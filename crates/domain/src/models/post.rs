@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{BoundLimit, is_foreign_key_violation};
+use crate::models::{is_foreign_key_violation, load_page};
 use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
 use crate::{Actor, Conn, Error, Page, Result, Timestamp, cursor};
@@ -208,7 +208,6 @@ impl Post {
         limit: i64,
         now: Timestamp,
     ) -> Result<Page<Post>> {
-        let limit = crate::clamp_limit(limit);
         let before = match cursor {
             Some(cursor) => cursor::decode_post(cursor)?,
             None => i64::MAX,
@@ -251,10 +250,7 @@ impl Post {
                 query.filter(public().or(posts::author_id.eq(id.clone())))
             }
         };
-        let rows = BoundLimit::new(query, limit + 1).load(conn)?;
-        Ok(crate::page(rows, limit, |p: &Post| {
-            cursor::encode_post(p.id)
-        }))
+        load_page(conn, query, limit, |p: &Post| cursor::encode_post(p.id))
     }
 
     pub fn count(conn: &mut Conn) -> Result<i64> {
@@ -273,6 +269,7 @@ impl Post {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::BoundLimit;
     use crate::models::user::NewUser;
     use crate::test_support;
     use crate::{Role, User};

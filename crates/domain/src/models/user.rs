@@ -6,7 +6,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{BoundLimit, is_foreign_key_violation, is_unique_violation};
+use crate::models::{is_foreign_key_violation, is_unique_violation, load_page};
 use crate::schema::{posts, users};
 use crate::validate::{Email, Name, Role, ValidationErrors};
 use crate::{Conn, Error, Page, Result, Timestamp, cursor};
@@ -165,7 +165,6 @@ impl User {
 
     /// Users newest first, `limit` per page, after `cursor` when given.
     pub fn list(conn: &mut Conn, cursor: Option<&str>, limit: i64) -> Result<Page<User>> {
-        let limit = crate::clamp_limit(limit);
         let mut query = users::table
             .select(User::as_select())
             .order((users::created_at.desc(), users::id.desc()))
@@ -178,10 +177,9 @@ impl User {
                     .or(users::created_at.eq(created_at).and(users::id.lt(id))),
             );
         }
-        let rows = BoundLimit::new(query, limit + 1).load(conn)?;
-        Ok(crate::page(rows, limit, |u: &User| {
+        load_page(conn, query, limit, |u: &User| {
             cursor::encode_user(u.created_at.unix(), &u.id)
-        }))
+        })
     }
 
     pub fn update(conn: &mut Conn, id: &str, changes: &UserChanges) -> Result<User> {
