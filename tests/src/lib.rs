@@ -149,7 +149,6 @@ pub fn agent() -> ureq::Agent {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
-    pub content_type: String,
     pub request_id: Option<String>,
 }
 
@@ -216,14 +215,12 @@ impl Server {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let content_type = header("content-type").unwrap_or_default();
         let request_id = header("x-request-id");
         let text = response.into_body().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Reply {
             status,
             body,
-            content_type,
             request_id,
         })
     }
