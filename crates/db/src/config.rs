@@ -62,8 +62,11 @@ pub struct Config {
     pub database_path: PathBuf,
     /// Connections in the read pool (`DB_READERS`); the write pool has one.
     pub readers: u32,
-    /// How long a request waits for a free connection before `Error::Busy`
-    /// (`DB_POOL_TIMEOUT_MS`).
+    /// Threads an [`Executor`](crate::Executor) runs reads on (`DB_READ_THREADS`);
+    /// at most `readers` are used.
+    pub read_threads: usize,
+    /// How long a request waits for a free connection, or in an executor's queue,
+    /// before `Error::Busy` (`DB_POOL_TIMEOUT_MS`).
     pub pool_timeout: Duration,
     /// `PRAGMA busy_timeout` in milliseconds (`SQLITE_BUSY_TIMEOUT_MS`).
     pub busy_timeout_ms: u32,
@@ -97,6 +100,7 @@ impl Config {
         Self {
             database_path,
             readers: 4,
+            read_threads: default_read_threads(),
             pool_timeout: Duration::from_secs(5),
             busy_timeout_ms: 5000,
             synchronous: Synchronous::Normal,
@@ -136,6 +140,13 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        parse_into("DB_READ_THREADS", &mut config.read_threads)?;
+        if config.read_threads == 0 {
+            return Err(Error::Config {
+                key: "DB_READ_THREADS",
+                message: "must be at least 1".into(),
+            });
+        }
         let mut pool_ms = millis(config.pool_timeout);
         parse_into("DB_POOL_TIMEOUT_MS", &mut pool_ms)?;
         config.pool_timeout = Duration::from_millis(pool_ms);
@@ -156,6 +167,13 @@ impl Config {
         config.backup_interval = (interval > 0).then(|| Duration::from_secs(interval));
         Ok(config)
     }
+}
+
+/// One read thread per two CPUs: a read costs SQLite about as much CPU as its HTTP
+/// request and response cost the server, so the HTTP workers (one per CPU) keep
+/// this many busy.
+fn default_read_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
 }
 
 fn millis(d: Duration) -> u64 {

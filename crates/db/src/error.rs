@@ -13,6 +13,14 @@ pub enum Error {
     #[error("the database is busy; try again shortly")]
     Busy,
 
+    /// The [`Executor`](crate::Executor) has stopped and takes no more work.
+    #[error("the database threads have stopped")]
+    Stopped,
+
+    /// A job on an [`Executor`](crate::Executor) panicked before it answered.
+    #[error("a database job panicked")]
+    Panicked,
+
     /// The database could not be opened or a connection could not be set up.
     #[error("cannot open the database {path}: {message}")]
     Open { path: PathBuf, message: String },

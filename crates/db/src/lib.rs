@@ -12,6 +12,9 @@
 //! - [`Db::write`] runs a closure in `BEGIN IMMEDIATE`, so concurrent writers queue
 //!   on the lock instead of failing with "database is locked"; [`Db::read`] runs
 //!   one on a reader. Past the pool timeout both give the typed [`Error::Busy`].
+//! - [`Executor`] runs the same closures for async code on shared threads: a read
+//!   lane and a write lane, each a bounded queue that answers [`Error::Busy`] when
+//!   full.
 //! - [`Db::migrator`] runs the service's embedded migrations: pending, revert last,
 //!   status, and a refusal to use a file that a newer build migrated.
 //!
@@ -37,6 +40,7 @@ mod backup;
 pub mod cli;
 mod config;
 mod error;
+mod executor;
 mod migrate;
 mod pool;
 
@@ -46,5 +50,6 @@ pub use backup::{
 };
 pub use config::{Config, Synchronous};
 pub use error::{Error, is_busy};
+pub use executor::Executor;
 pub use migrate::{Migrator, Status};
 pub use pool::{Conn, Db, pragma};
