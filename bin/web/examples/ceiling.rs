@@ -5,26 +5,30 @@
 //! The real server's throughput is reported as a share of this one's, so the ratio
 //! is what reading the post costs.
 //!
-//! With `CEILING_BLOCK=1` the constant is built inside `web::block`, as the real
-//! handler reads inside it: the ceiling of any handler that hands its work to a
-//! blocking thread, whatever that work is.
+//! With `CEILING_BLOCK=1` the constant is built on the read thread, with a reader
+//! connection checked out, as the real handler reads there: the ceiling of any
+//! handler that hands a read to the database threads, whatever the read is.
 
 use actix_web::HttpServer;
-use actix_web::web::{Json, Path};
+use actix_web::web::{Data, Json, Path};
 use anyhow::Context;
 
 use web::extract::{Auth, Input};
-use web::{ApiResult, Replacement, Threads, Verb, views};
+use web::{ApiResult, AppState, Replacement, Verb, views};
 
 async fn constant(auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
     let _caller = auth.actor();
     Ok(Json(post(id?.into_inner())))
 }
 
-async fn constant_blocking(auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
+async fn constant_blocking(
+    state: Data<AppState>,
+    auth: Auth,
+    id: Input<Path<i64>>,
+) -> ApiResult<Json<views::Post>> {
     let _caller = auth.actor();
     let id = id?.into_inner();
-    Ok(Json(actix_web::web::block(move || post(id)).await?))
+    Ok(Json(state.read(move |_conn| Ok(post(id))).await?))
 }
 
 fn post(id: i64) -> views::Post {
@@ -61,12 +65,11 @@ fn main() -> anyhow::Result<()> {
         },
     };
     let config = db::Config::from_env()?;
-    let state = web::AppState::new(db::Db::open(&config).context("opening the database")?);
-    let threads = Threads::from_env();
+    let state = AppState::new(db::Db::open(&config).context("opening the database")?)?;
+    let workers = web::workers_from_env();
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || web::app(state.clone(), Some(replacement)))
-            .workers(threads.workers)
-            .worker_max_blocking_threads(threads.blocking)
+            .workers(workers)
             .bind(&bind)?
             .run()
             .await

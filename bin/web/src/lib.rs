@@ -13,8 +13,6 @@ pub mod openapi;
 pub mod routes;
 pub mod views;
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, from_fn};
@@ -24,40 +22,42 @@ use actix_web::{App, HttpResponse, Route};
 pub use error::{ApiError, ApiResult};
 pub use routes::{ENDPOINTS, Endpoint, Verb};
 
-/// What every handler shares: the database handle.
+/// What every handler shares: the database and the threads that run its work.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    db: Arc<db::Db>,
+    db: db::Executor,
 }
 
 impl AppState {
-    pub fn new(db: db::Db) -> Self {
-        Self { db: Arc::new(db) }
+    /// Starts the database threads (`DB_READ_THREADS` readers and one writer),
+    /// shared by every HTTP worker.
+    pub fn new(db: db::Db) -> Result<Self, db::Error> {
+        Ok(Self {
+            db: db::Executor::start(db)?,
+        })
     }
 
     pub fn db(&self) -> &db::Db {
-        &self.db
+        self.db.db()
     }
 
-    /// Runs `f` on a reader connection (one snapshot) off the async workers.
+    /// Runs `f` on a reader connection (one snapshot) on the read threads.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut domain::Conn) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        web::block(move || db.read(|conn| f(conn).map_err(ApiError::from))).await?
+        self.db.read(|conn| f(conn).map_err(ApiError::from)).await
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer, off the async
-    /// workers: committed when it returns `Ok`.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the write thread: committed
+    /// when it returns `Ok`.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut domain::Conn) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        web::block(move || db.write(|conn| f(conn).map_err(ApiError::from))).await?
+        self.db.write(|conn| f(conn).map_err(ApiError::from)).await
     }
 }
 
@@ -126,32 +126,12 @@ pub fn app(
         .wrap(from_fn(middleware::request_log))
 }
 
-/// The server's threads: `WEB_WORKERS` HTTP workers (default: one per CPU), each
-/// with `WEB_BLOCKING_THREADS` threads for its `web::block` calls (default 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threads {
-    pub workers: usize,
-    pub blocking: usize,
-}
-
-impl Threads {
-    pub fn from_env() -> Self {
-        let count = |key: &str| {
-            std::env::var(key)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .filter(|n| *n > 0)
-        };
-        Self {
-            workers: count("WEB_WORKERS").unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-            }),
-            // SQLite work is CPU-bound, so one blocking thread per worker (as many as
-            // cores) serves the most: with `make bench` on 2 cores, one per worker
-            // gave 8% more reads and 2% more mixed-load throughput than two, and 64
-            // serve about 20% fewer reads than 2. More help only when writes wait
-            // long on another process's write lock.
-            blocking: count("WEB_BLOCKING_THREADS").unwrap_or(1),
-        }
-    }
+/// HTTP workers: `WEB_WORKERS`, one per CPU by default. Database work runs on the
+/// threads of [`AppState`], shared by all of them.
+pub fn workers_from_env() -> usize {
+    std::env::var("WEB_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
 }

@@ -67,7 +67,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let threads = web::Threads::from_env();
+    let workers = web::workers_from_env();
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
@@ -75,7 +75,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
     db.migrator(domain::MIGRATIONS)
         .ensure_current()
         .with_context(|| format!("refusing to serve {database}"))?;
-    let state = web::AppState::new(db.clone());
+    let state = web::AppState::new(db.clone()).context("starting the database threads")?;
     let (stop, stopped) = mpsc::channel::<()>();
     let maintenance = {
         let db = db.clone();
@@ -86,8 +86,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
             .bind(&bind)
             .with_context(|| format!("binding {bind}"))?
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            .workers(threads.workers)
-            .worker_max_blocking_threads(threads.blocking)
+            .workers(workers)
             .run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")

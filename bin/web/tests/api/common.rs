@@ -14,7 +14,8 @@ use web::{ApiError, ENDPOINTS};
 /// The app as `main` builds it, over `db`.
 macro_rules! app {
     ($db:expr) => {
-        actix_web::test::init_service(web::app(web::AppState::new($db.clone()), None)).await
+        actix_web::test::init_service(web::app(web::AppState::new($db.clone()).unwrap(), None))
+            .await
     };
 }
 

@@ -164,7 +164,7 @@ async fn a_replacement_swaps_one_operation_only() {
         handler: |r| r.to(constant),
     };
     let app = actix_web::test::init_service(web::app(
-        web::AppState::new(t.db.clone()),
+        web::AppState::new(t.db.clone()).unwrap(),
         Some(replacement),
     ))
     .await;
