@@ -1,10 +1,10 @@
 //! The threads that run database work for async callers: a read lane served by
-//! `DB_READ_THREADS` threads and a write lane served by one, each a bounded FIFO
+//! `DB_READ_THREADS` threads (one per CPU by default) and a write lane served by one, each a bounded FIFO
 //! queue. An async server hands each request's database work to a lane and awaits
 //! the answer, so its own threads never block on SQLite.
 //!
-//! Both lanes are shared by the whole process. On 2 cores this served 12-19% more
-//! reads than giving every HTTP worker a blocking thread of its own: a shared
+//! Both lanes are shared by the whole process. On 2 cores this served about 12%
+//! more point reads than giving every HTTP worker a blocking thread of its own: a shared
 //! thread that is always busy sleeps and wakes far less often than two that each
 //! see half the load. Reads also never wait behind a write that waits for another
 //! process's write lock.
@@ -35,13 +35,19 @@ pub struct Executor {
     shared: Arc<Shared>,
 }
 
+// Fields drop in order: the queues close first, so the threads finish what is
+// queued and exit, and then `Threads` waits for them.
 #[derive(Debug)]
 struct Shared {
+    reads: SyncSender<Job>,
+    writes: SyncSender<Job>,
+    #[expect(dead_code, reason = "held only to be joined when dropped")]
+    threads: Threads,
     db: Db,
-    reads: Option<SyncSender<Job>>,
-    writes: Option<SyncSender<Job>>,
-    threads: Vec<JoinHandle<()>>,
 }
+
+#[derive(Debug)]
+struct Threads(Vec<JoinHandle<()>>);
 
 impl Executor {
     /// Starts `db.config().read_threads` read threads (at most one per reader
@@ -51,11 +57,15 @@ impl Executor {
     }
 
     fn with_capacity(db: Db, capacity: usize) -> Result<Executor, Error> {
-        let read_threads = db.config().read_threads.min(db.config().readers as usize);
+        let read_threads = db
+            .config()
+            .read_threads
+            .min(db.config().readers as usize)
+            .max(1);
         let mut threads = Vec::with_capacity(read_threads + 1);
         let (reads, read_queue) = mpsc::sync_channel::<Job>(capacity);
         let read_queue = Arc::new(Mutex::new(read_queue));
-        for n in 0..read_threads.max(1) {
+        for n in 0..read_threads {
             threads.push(spawn(format!("db-read-{n}"), &db, Arc::clone(&read_queue))?);
         }
         let (writes, write_queue) = mpsc::sync_channel::<Job>(capacity);
@@ -66,10 +76,10 @@ impl Executor {
         )?);
         Ok(Executor {
             shared: Arc::new(Shared {
+                reads,
+                writes,
+                threads: Threads(threads),
                 db,
-                reads: Some(reads),
-                writes: Some(writes),
-                threads,
             }),
         })
     }
@@ -86,8 +96,7 @@ impl Executor {
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
-        self.run(self.shared.reads.as_ref(), move |db| db.read(f))
-            .await
+        self.run(&self.shared.reads, move |db| db.read(f)).await
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer ([`Db::write`]) on
@@ -98,20 +107,18 @@ impl Executor {
         T: Send + 'static,
         E: From<diesel::result::Error> + From<Error> + Send + 'static,
     {
-        self.run(self.shared.writes.as_ref(), move |db| db.write(f))
-            .await
+        self.run(&self.shared.writes, move |db| db.write(f)).await
     }
 
     /// Queues `f` and awaits its result. A full queue, or a job that waited in it
     /// longer than the pool timeout (its caller has most likely given up), is
     /// [`Error::Busy`], as when no connection comes free in time.
-    async fn run<T, E, F>(&self, lane: Option<&SyncSender<Job>>, f: F) -> Result<T, E>
+    async fn run<T, E, F>(&self, lane: &SyncSender<Job>, f: F) -> Result<T, E>
     where
         F: FnOnce(&Db) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
-        let lane = lane.ok_or(Error::Stopped)?;
         let (answer, result) = oneshot::channel();
         let queued = Instant::now();
         let timeout = self.shared.db.config().pool_timeout;
@@ -126,6 +133,7 @@ impl Executor {
         });
         lane.try_send(job).map_err(|err| match err {
             TrySendError::Full(_) => Error::Busy,
+            // Every thread of the lane has exited, which a caught panic does not do.
             TrySendError::Disconnected(_) => Error::Stopped,
         })?;
         // The answer is dropped unsent only when the job panicked.
@@ -153,13 +161,10 @@ fn spawn(name: String, db: &Db, queue: Arc<Mutex<Receiver<Job>>>) -> Result<Join
         .map_err(Error::io("starting a database thread"))
 }
 
-impl Drop for Shared {
+impl Drop for Threads {
     fn drop(&mut self) {
-        // Closing the queues lets each thread finish what is queued, then exit.
-        self.reads = None;
-        self.writes = None;
         let current = thread::current().id();
-        for handle in self.threads.drain(..) {
+        for handle in self.0.drain(..) {
             // A job that held the last clone cannot wait for its own thread.
             if handle.thread().id() != current {
                 let _ = handle.join();
