@@ -108,6 +108,25 @@ fn refuses_to_serve_with_a_pending_migration() {
 }
 
 #[test]
+fn refuses_to_serve_with_a_bad_thread_count_and_names_the_key() {
+    let s = Sandbox::new();
+    s.prepare();
+    for (key, value) in [
+        ("WEB_WORKERS", "abc"),
+        ("WEB_WORKERS", "0"),
+        ("DB_READ_THREADS", "-1"),
+    ] {
+        let mut serve = s.command("web", &["serve"]);
+        serve.env("BIND", "127.0.0.1:0").env(key, value);
+        let err = Sandbox::fail(serve);
+        assert!(
+            err.contains(key) && err.contains(value),
+            "{key}={value}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_second_server_on_the_same_file_is_refused() {
     let s = Sandbox::new();
     s.prepare();

@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     };
     let config = db::Config::from_env()?;
     let state = AppState::new(db::Db::open(&config).context("opening the database")?)?;
-    let workers = web::workers_from_env();
+    let workers = web::workers_from_env()?;
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || web::app(state.clone(), Some(replacement)))
             .workers(workers)

@@ -67,7 +67,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let workers = web::workers_from_env();
+    let workers = web::workers_from_env()?;
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
