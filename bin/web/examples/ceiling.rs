@@ -1,5 +1,5 @@
 //! The HTTP ceiling for `make bench`: the same server as `web serve` (application,
-//! routes, extractors, middleware, workers and blocking threads, the same database
+//! routes, extractors, middleware, workers and database threads, the same database
 //! opened) with one difference: `GET /posts/{id}` answers a constant post of the
 //! average size of the demo posts (about 360 bytes of JSON) instead of reading it.
 //! The real server's throughput is reported as a share of this one's, so the ratio

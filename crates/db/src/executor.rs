@@ -1,13 +1,13 @@
 //! The threads that run database work for async callers: a read lane served by
-//! `DB_READ_THREADS` threads (one per CPU by default) and a write lane served by one, each a bounded FIFO
-//! queue. An async server hands each request's database work to a lane and awaits
-//! the answer, so its own threads never block on SQLite.
+//! `DB_READ_THREADS` threads (one per CPU by default) and a write lane served by
+//! one, each a bounded FIFO queue. An async server hands each request's database
+//! work to a lane and awaits the answer, so its own threads never block on SQLite.
 //!
 //! Both lanes are shared by the whole process. On 2 cores this served about 12%
-//! more point reads than giving every HTTP worker a blocking thread of its own: a shared
-//! thread that is always busy sleeps and wakes far less often than two that each
-//! see half the load. Reads also never wait behind a write that waits for another
-//! process's write lock.
+//! more point reads than giving every HTTP worker a blocking thread of its own: a
+//! shared thread that always has work sleeps and wakes less often than one per
+//! worker that sees part of it. Reads also never wait behind a write that waits
+//! for another process's write lock.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -21,9 +21,10 @@ use tokio::sync::oneshot;
 
 use crate::{Db, Error};
 
-/// Jobs a lane holds before it answers [`Error::Busy`] at once. About 10 ms of
-/// reads on one thread; waiting longer than the pool timeout is refused anyway.
-const QUEUE_CAPACITY: usize = 1024;
+/// Jobs a lane holds before it answers [`Error::Busy`] at once: a bound on memory
+/// (the queue's slots take about 0.4 MiB), far above what thousands of concurrent
+/// requests queue. A job that waited longer than the pool timeout is refused anyway.
+const QUEUE_CAPACITY: usize = 16 * 1024;
 
 type Job = Box<dyn FnOnce(&Db) + Send>;
 
