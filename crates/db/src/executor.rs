@@ -11,11 +11,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use diesel::SqliteConnection;
 use tokio::sync::oneshot;
 
@@ -40,8 +39,8 @@ pub struct Executor {
 // queued and exit, and then `Threads` waits for them.
 #[derive(Debug)]
 struct Shared {
-    reads: SyncSender<Job>,
-    writes: SyncSender<Job>,
+    reads: Sender<Job>,
+    writes: Sender<Job>,
     #[expect(dead_code, reason = "held only to be joined when dropped")]
     threads: Threads,
     db: Db,
@@ -64,17 +63,14 @@ impl Executor {
             .min(db.config().readers as usize)
             .max(1);
         let mut threads = Vec::with_capacity(read_threads + 1);
-        let (reads, read_queue) = mpsc::sync_channel::<Job>(capacity);
-        let read_queue = Arc::new(Mutex::new(read_queue));
+        // A job wakes one idle thread; a thread that finishes one takes the next
+        // without sleeping.
+        let (reads, read_queue) = crossbeam_channel::bounded::<Job>(capacity);
         for n in 0..read_threads {
-            threads.push(spawn(format!("db-read-{n}"), &db, Arc::clone(&read_queue))?);
+            threads.push(spawn(format!("db-read-{n}"), &db, read_queue.clone())?);
         }
-        let (writes, write_queue) = mpsc::sync_channel::<Job>(capacity);
-        threads.push(spawn(
-            "db-write".into(),
-            &db,
-            Arc::new(Mutex::new(write_queue)),
-        )?);
+        let (writes, write_queue) = crossbeam_channel::bounded::<Job>(capacity);
+        threads.push(spawn("db-write".into(), &db, write_queue)?);
         Ok(Executor {
             shared: Arc::new(Shared {
                 reads,
@@ -114,7 +110,7 @@ impl Executor {
     /// Queues `f` and awaits its result. A full queue, or a job that waited in it
     /// longer than the pool timeout (its caller has most likely given up), is
     /// [`Error::Busy`], as when no connection comes free in time.
-    async fn run<T, E, F>(&self, lane: &SyncSender<Job>, f: F) -> Result<T, E>
+    async fn run<T, E, F>(&self, lane: &Sender<Job>, f: F) -> Result<T, E>
     where
         F: FnOnce(&Db) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -142,16 +138,13 @@ impl Executor {
     }
 }
 
-fn spawn(name: String, db: &Db, queue: Arc<Mutex<Receiver<Job>>>) -> Result<JoinHandle<()>, Error> {
+fn spawn(name: String, db: &Db, queue: Receiver<Job>) -> Result<JoinHandle<()>, Error> {
     let db = db.clone();
     thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            loop {
-                // Holding the lock while waiting is fine: whoever holds it takes the
-                // next job and lets go before running it.
-                let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok(job) = job else { return };
+            // Ends once every sender is gone and the queue is empty.
+            for job in queue {
                 // A panicking job loses its answer (the caller gets
                 // `Error::Panicked`), not the thread.
                 if catch_unwind(AssertUnwindSafe(|| job(&db))).is_err() {
