@@ -204,6 +204,25 @@ mod tests {
             .block_on(future)
     }
 
+    /// Starts a write that inserts 1 once `release` is passed, and returns when it is
+    /// inside its transaction: until then the write lane is busy.
+    fn hold_the_writer(executor: &Executor) -> (Arc<Barrier>, JoinHandle<Result<usize, Error>>) {
+        let held = Arc::new(Barrier::new(2));
+        let release = Arc::new(Barrier::new(2));
+        let write = {
+            let (executor, held, release) = (executor.clone(), held.clone(), release.clone());
+            thread::spawn(move || {
+                block_on(executor.write(move |conn| {
+                    held.wait();
+                    release.wait();
+                    insert(1)(conn)
+                }))
+            })
+        };
+        held.wait();
+        (release, write)
+    }
+
     /// Polls once: enough for a job to reach its queue.
     fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
         future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
@@ -247,19 +266,7 @@ mod tests {
     fn reads_go_on_while_the_write_lane_is_held() {
         let dir = tempfile::tempdir().unwrap();
         let executor = Executor::start(open(&dir, Duration::from_secs(5))).unwrap();
-        let held = Arc::new(Barrier::new(2));
-        let release = Arc::new(Barrier::new(2));
-        let write = {
-            let (executor, held, release) = (executor.clone(), held.clone(), release.clone());
-            thread::spawn(move || {
-                block_on(executor.write(move |conn| {
-                    held.wait();
-                    release.wait();
-                    insert(1)(conn)
-                }))
-            })
-        };
-        held.wait();
+        let (release, write) = hold_the_writer(&executor);
         // The writer is inside its transaction: a read still answers, from the
         // snapshot before it.
         assert_eq!(block_on(executor.read(count)).unwrap(), 0);
@@ -272,19 +279,7 @@ mod tests {
     fn a_full_queue_or_a_stale_job_is_busy() {
         let dir = tempfile::tempdir().unwrap();
         let executor = Executor::with_capacity(open(&dir, Duration::from_millis(100)), 1).unwrap();
-        let held = Arc::new(Barrier::new(2));
-        let release = Arc::new(Barrier::new(2));
-        let first = {
-            let (executor, held, release) = (executor.clone(), held.clone(), release.clone());
-            thread::spawn(move || {
-                block_on(executor.write(move |conn| {
-                    held.wait();
-                    release.wait();
-                    insert(1)(conn)
-                }))
-            })
-        };
-        held.wait();
+        let (release, first) = hold_the_writer(&executor);
         // The write thread is busy: one job fits in the queue, the next does not.
         let mut queued = Box::pin(executor.write(insert(2)));
         assert!(poll_once(queued.as_mut()).is_pending());
