@@ -409,7 +409,7 @@ def chart(r):
            f'<text x="10" y="20" font-size="15" font-weight="bold">make bench, {r["date"]}</text>',
            f'<text x="10" y="38" fill="#555">{html.escape(r["machine"])}</text>']
 
-    def panel(y0, title, values, unit, color):
+    def panel(y0, title, values, unit, color, digits):
         top = max(values) or 1
         out.append(f'<text x="10" y="{y0}" font-weight="bold">{title}</text>')
         for i, (name, v) in enumerate(zip(names, values)):
@@ -418,17 +418,21 @@ def chart(r):
             fill = "#999" if name.startswith("ceiling") else color
             out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>')
             out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{fill}"/>')
-            out.append(f'<text x="{left + length + 6:.1f}" y="{y + 15}">{v:,.1f} {unit}</text>')
+            out.append(f'<text x="{left + length + 6:.1f}" y="{y + 15}">{v:,.{digits}f} {unit}</text>')
 
     panel(70, "Throughput (requests/s; grey = HTTP ceiling)", [http[n]["rps"] for n in names],
-          "req/s", "#2b6cb0")
-    panel(70 + panel_h, "p99 latency (ms)", [http[n]["p99_us"] / 1000 for n in names], "ms", "#c05621")
+          "req/s", "#2b6cb0", 0)
+    panel(70 + panel_h, "p99 latency (ms)", [http[n]["p99_us"] / 1000 for n in names], "ms",
+          "#c05621", 1)
     if history:
         y0 = 70 + 2 * panel_h
         out.append(f'<text x="10" y="{y0}" font-weight="bold">GET /posts/{{id}} as a share of '
                    f'the HTTP ceiling, every run in BENCHMARKS.md (dot: median round; line: '
                    f'range)</text>')
-        lo_pct, hi_pct, top, height = 40, 80, y0 + 20, 130
+        # 40-80% unless a run's range reaches beyond, in steps of 10.
+        lo_pct = min(40, 10 * int(min(low for _, _, low, _ in history) // 10))
+        hi_pct = max(80, -10 * int(-max(high for _, _, _, high in history) // 10))
+        top, height = y0 + 20, 130
 
         def ypos(pct):
             pct = min(max(pct, lo_pct), hi_pct)
@@ -441,7 +445,8 @@ def chart(r):
                        f'stroke="#eee"/>')
         out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(60):.1f}" y2="{ypos(60):.1f}" '
                    f'stroke="#c53030" stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{w - 20}" y="{ypos(60) - 4:.1f}" text-anchor="end" fill="#c53030" '
+        # At the left, where the oldest runs are: the newest sit above the goal.
+        out.append(f'<text x="{left + 4}" y="{ypos(60) - 4:.1f}" fill="#c53030" '
                    f'font-size="11">goal 60%</text>')
         step = (w - 20 - left) / max(len(history), 1)
         every = -(-len(history) // 8)  # at most 8 date labels
@@ -452,7 +457,8 @@ def chart(r):
                        f'stroke="{color}" stroke-width="2"/>')
             out.append(f'<circle cx="{x:.1f}" cy="{ypos(mid):.1f}" r="4" fill="{color}">'
                        f'<title>{date}: {mid:g}% ({low:g}%-{high:g}%)</title></circle>')
-            if i % every == 0 or i == len(history) - 1:
+            # Counted from the newest run, which always has its date.
+            if (len(history) - 1 - i) % every == 0:
                 out.append(f'<text x="{x:.1f}" y="{top + height + 14}" text-anchor="middle" '
                            f'font-size="9" fill="#555">{date[5:16]}</text>')
     y = 70 + 2 * panel_h + hist_h + 10
