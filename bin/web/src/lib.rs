@@ -126,21 +126,10 @@ pub fn app(
         .wrap(from_fn(middleware::request_log))
 }
 
-/// HTTP workers: `WEB_WORKERS`, one per CPU when unset or blank. Any other value
-/// than a positive number is an error naming the key, as for the database settings.
-/// Database work runs on the threads of [`AppState`], shared by all workers.
+/// HTTP workers: `WEB_WORKERS`, one per CPU when unset or blank; anything but a
+/// whole number of at least 1 is an error naming the key. Database work runs on the
+/// threads of [`AppState`], shared by all workers.
 pub fn workers_from_env() -> Result<usize, db::Error> {
-    let Some(raw) = std::env::var("WEB_WORKERS")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
-    };
-    match raw.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(db::Error::Config {
-            key: "WEB_WORKERS",
-            message: format!("{raw:?}: expected a positive number of threads"),
-        }),
-    }
+    Ok(db::count_from_env("WEB_WORKERS")?
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get)))
 }

@@ -133,19 +133,11 @@ impl Config {
         if let Some(dir) = var("BACKUP_DIR") {
             config.backup_dir = PathBuf::from(dir);
         }
-        parse_into("DB_READERS", &mut config.readers)?;
-        if config.readers == 0 {
-            return Err(Error::Config {
-                key: "DB_READERS",
-                message: "must be at least 1".into(),
-            });
+        if let Some(readers) = count_from_env("DB_READERS")? {
+            config.readers = readers;
         }
-        parse_into("DB_READ_THREADS", &mut config.read_threads)?;
-        if config.read_threads == 0 {
-            return Err(Error::Config {
-                key: "DB_READ_THREADS",
-                message: "must be at least 1".into(),
-            });
+        if let Some(threads) = count_from_env("DB_READ_THREADS")? {
+            config.read_threads = threads;
         }
         let mut pool_ms = millis(config.pool_timeout);
         parse_into("DB_POOL_TIMEOUT_MS", &mut pool_ms)?;
@@ -190,12 +182,34 @@ where
     T::Err: fmt::Display,
 {
     if let Some(raw) = var(key) {
-        *slot = raw.trim().parse().map_err(|e| Error::Config {
-            key,
-            message: format!("{raw:?}: {e}"),
-        })?;
+        *slot = raw.trim().parse().map_err(|e| invalid(key, &raw, e))?;
     }
     Ok(())
+}
+
+/// A count of connections or threads from the environment: `None` when unset or
+/// blank, an [`Error::Config`] naming `key` for anything but a whole number of at
+/// least 1. For this crate's settings and those of the service around it.
+pub fn count_from_env<T>(key: &'static str) -> Result<Option<T>, Error>
+where
+    T: FromStr + PartialOrd + Default,
+    T::Err: fmt::Display,
+{
+    let Some(raw) = var(key) else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<T>() {
+        Ok(count) if count > T::default() => Ok(Some(count)),
+        Ok(_) => Err(invalid(key, &raw, "must be at least 1")),
+        Err(e) => Err(invalid(key, &raw, e)),
+    }
+}
+
+fn invalid(key: &'static str, raw: &str, why: impl fmt::Display) -> Error {
+    Error::Config {
+        key,
+        message: format!("{raw:?}: {why}"),
+    }
 }
 
 fn parse_bool(raw: &str) -> Option<bool> {

@@ -48,7 +48,7 @@ pub use backup::{
     Backup, Manifest, Progress, Restored, ServerLock, backup_file, latest_backup, list_backups,
     restore, verify_backup,
 };
-pub use config::{Config, Synchronous};
+pub use config::{Config, Synchronous, count_from_env};
 pub use error::{Error, is_busy};
 pub use executor::Executor;
 pub use migrate::{Migrator, Status};
