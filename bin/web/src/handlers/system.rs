@@ -16,9 +16,9 @@ use crate::views::{self, Health, LastBackup, Status};
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn health(state: State) -> Json<Health> {
-    let db = state.db().clone();
+    let executor = state.db.clone();
     // Reading the backup folder is blocking I/O; liveness must not fail on it.
-    let latest = web::block(move || db::latest_backup(db.config()))
+    let latest = web::block(move || db::latest_backup(executor.db().config()))
         .await
         .ok()
         .and_then(|found| {
@@ -44,9 +44,10 @@ pub async fn health(state: State) -> Json<Health> {
         (status = 503, response = crate::openapi::Unavailable),
     ))]
 pub async fn ready(state: State) -> ApiResult<Json<Status>> {
-    let db = state.db().clone();
+    let executor = state.db.clone();
     // Reading the applied migrations is the query that proves the database answers.
-    let checked = web::block(move || db.migrator(domain::MIGRATIONS).ensure_current()).await?;
+    let checked =
+        web::block(move || executor.db().migrator(domain::MIGRATIONS).ensure_current()).await?;
     match checked {
         Ok(()) => Ok(Json(Status { status: "ready" })),
         Err(err @ (db::Error::MigrationsPending(_) | db::Error::SchemaTooNew(_))) => {
