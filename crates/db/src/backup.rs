@@ -91,8 +91,12 @@ pub(crate) fn create_parent(path: &Path) -> Result<&Path, Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
+    create_dir(parent)?;
     Ok(parent)
+}
+
+fn create_dir(dir: &Path) -> Result<(), Error> {
+    fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))
 }
 
 /// A fresh connection outside the pools: backups and checks must not hold a
@@ -216,7 +220,7 @@ impl Db {
 /// [`Db::backup`] without a `Db`: used by commands that must not keep pools open.
 pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Error> {
     let dir = &config.backup_dir;
-    fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    create_dir(dir)?;
     let now = Utc::now();
     let name = stamped_name(&config.database_path, now);
     let final_path = dir.join(&name);
@@ -454,7 +458,7 @@ pub fn restore<S: MigrationSource<Sqlite>>(
     let db_path = &config.database_path;
     let pre_restore = if db_path.exists() {
         let dir = &config.backup_dir;
-        fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        create_dir(dir)?;
         let copy = dir.join(format!("pre-restore-{}", stamped_name(db_path, Utc::now())));
         // No server holds the file, so the file plus its -wal is a consistent copy.
         fs::copy(db_path, &copy).map_err(Error::io(format!("copying {}", db_path.display())))?;
