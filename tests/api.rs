@@ -98,9 +98,7 @@ fn refuses_to_serve_with_a_pending_migration() {
     let s = Sandbox::new();
     s.run("web", &["migrate"]);
     s.run("web", &["rollback"]);
-    let mut serve = s.command("web", &["serve"]);
-    serve.env("BIND", "127.0.0.1:0");
-    let err = Sandbox::fail(serve);
+    let err = s.serve_refused(&[]);
     assert!(
         err.contains("pending") && err.contains("make migrate"),
         "{err}"
@@ -116,9 +114,7 @@ fn refuses_to_serve_with_a_bad_thread_count_and_names_the_key() {
         ("WEB_WORKERS", "0"),
         ("DB_READ_THREADS", "-1"),
     ] {
-        let mut serve = s.command("web", &["serve"]);
-        serve.env("BIND", "127.0.0.1:0").env(key, value);
-        let err = Sandbox::fail(serve);
+        let err = s.serve_refused(&[(key, value)]);
         assert!(
             err.contains(key) && err.contains(value),
             "{key}={value}: {err}"
@@ -131,8 +127,6 @@ fn a_second_server_on_the_same_file_is_refused() {
     let s = Sandbox::new();
     s.prepare();
     let _first = s.serve(&[]);
-    let mut serve = s.command("web", &["serve"]);
-    serve.env("BIND", "127.0.0.1:0");
-    let err = Sandbox::fail(serve);
+    let err = s.serve_refused(&[]);
     assert!(err.contains("in use by a running server"), "{err}");
 }

@@ -125,6 +125,14 @@ impl Sandbox {
         server.wait_ready(Duration::from_secs(20));
         server
     }
+
+    /// Runs `web serve` where it must refuse to start; returns what it said on stderr.
+    pub fn serve_refused(&self, extra_env: &[(&str, &str)]) -> String {
+        let mut cmd = self.command("web", &["serve"]);
+        cmd.env("BIND", "127.0.0.1:0")
+            .envs(extra_env.iter().copied());
+        Self::fail(cmd)
+    }
 }
 
 fn free_port() -> u16 {
