@@ -183,18 +183,15 @@ def post_cursor(post_id):
     return base64.urlsafe_b64encode(f"p1\n{post_id}".encode()).decode().rstrip("=")
 
 
-SCALE_PATHS = {
-    "list": "/posts?limit=20",
-    "list by author": "/posts?limit=20&authorId=demo-000050",
-    "list published": "/posts?limit=20&published=true",
-}
-
-
 def scale_latencies(db, posts):
     """p50 latency (µs) of each list query at one connection, on a server over `db`."""
     server = Server([str(REL / "web"), "serve"], env_for(db), db.parent)
-    paths = dict(SCALE_PATHS, **{
-        "cursor walk (middle)": f"/posts?limit=20&cursor={post_cursor(posts // 2)}"})
+    paths = {
+        "list": "/posts?limit=20",
+        "list by author": "/posts?limit=20&authorId=demo-000050",
+        "list published": "/posts?limit=20&published=true",
+        "cursor walk (middle)": f"/posts?limit=20&cursor={post_cursor(posts // 2)}",
+    }
     out = {}
     for name, path in paths.items():
         r = wrk(server.port, "path", connections=1, threads=1, seconds=SCALE_SECONDS, path=path)
@@ -252,9 +249,9 @@ def main():
 
         # The ratio that matters, GET /posts/{id} against the HTTP ceiling, is taken in
         # interleaved rounds (ceiling, ceiling through the database threads, real
-        # server, again)
-        # so that a slow spell of a shared machine hits all three alike; each load's
-        # row is its median round and the target is the median of per-round ratios.
+        # server, again) so that a slow spell of a shared machine hits all three alike;
+        # each load's row is its median round and the target is the median of
+        # per-round ratios.
         readers = [
             ("ceiling GET /posts/{id}", [str(REL / "examples" / "ceiling")], {}),
             ("ceiling + db thread", [str(REL / "examples" / "ceiling")], {"CEILING_BLOCK": "1"}),
