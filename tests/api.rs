@@ -1,7 +1,7 @@
 //! The real `web` binary over loopback: create, list, update, delete, stop, start
 //! again on the same file, and find the data.
 
-use e2e::{ADMIN_TOKEN, Sandbox};
+use end_to_end::{ADMIN_TOKEN, Sandbox};
 use serde_json::json;
 
 #[test]

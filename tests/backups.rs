@@ -7,7 +7,7 @@ use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e::{ADMIN_TOKEN, Sandbox, dump};
+use end_to_end::{ADMIN_TOKEN, Sandbox, dump};
 use serde_json::json;
 
 const POSTS: &str = "id, title, content, author_id, published_at";

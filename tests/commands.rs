@@ -4,7 +4,7 @@
 use std::fs;
 
 use diesel::connection::SimpleConnection;
-use e2e::{Sandbox, dump};
+use end_to_end::{Sandbox, dump};
 
 const USERS: &str = "id, email, name, role, created_at";
 const POSTS: &str = "id, title, content, author_id, published_at";

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
-use e2e::{ADMIN_TOKEN, Sandbox, Server, integrity};
+use end_to_end::{ADMIN_TOKEN, Sandbox, Server, integrity};
 use serde_json::json;
 
 const CLIENTS: usize = 32;
@@ -33,7 +33,7 @@ impl Load {
                 let (stop, acked) = (stop.clone(), acked.clone());
                 let base = server.base.clone();
                 thread::spawn(move || {
-                    let agent = e2e::agent();
+                    let agent = end_to_end::agent();
                     let mut i = 0;
                     while !stop.load(Ordering::Relaxed) {
                         i += 1;

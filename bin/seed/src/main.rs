@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = db::Config::from_env()?;
     let db = Db::open(&config)?;
-    db.migrator(domain::MIGRATIONS)
+    db.migrator(db::MIGRATIONS)
         .ensure_current()
         .context("seed needs an up-to-date schema")?;
 
@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         role: Role::Admin,
         created_at: Timestamp::now(),
     };
-    let created = db.write(|c| admin.insert_if_absent(c).map_err(Failure::from))?;
+    let created = db.write(|c| admin.insert_if_absent(c))?;
     println!(
         "admin {ADMIN_ID}: {}",
         if created {
@@ -54,9 +54,7 @@ fn main() -> anyhow::Result<()> {
         if token.len() < 16 {
             bail!("ADMIN_TOKEN must be at least 16 characters");
         }
-        db.write(|c| {
-            Token::register(c, ADMIN_ID, &token, Timestamp::now()).map_err(Failure::from)
-        })?;
+        db.write(|c| Token::register(c, ADMIN_ID, &token, Timestamp::now()))?;
         println!("admin token from ADMIN_TOKEN: registered");
     }
     if let Some(demo) = args.demo {
@@ -121,15 +119,14 @@ fn seed_demo(db: &Db, users: u64, posts: u64) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let new_users: Vec<NewUser> = (1..=users).map(demo_user).collect();
-    let inserted =
-        db.write(|c| NewUser::insert_many_if_absent(c, &new_users).map_err(Failure::from))?;
+    let inserted = db.write(|c| NewUser::insert_many_if_absent(c, &new_users))?;
     println!(
         "demo users: {inserted} created, {} already present",
         users - inserted as u64
     );
 
     let ids: Vec<String> = new_users.into_iter().map(|u| u.id).collect();
-    let existing = db.read(|c| Post::count_by_authors(c, &ids).map_err(Failure::from))?;
+    let existing = db.read(|c| Post::count_by_authors(c, &ids))?;
     let existing = u64::try_from(existing).unwrap_or(0);
     if existing >= posts {
         println!("demo posts: {existing} already present");
@@ -159,7 +156,7 @@ fn seed_demo(db: &Db, users: u64, posts: u64) -> anyhow::Result<()> {
                     .collect();
                 NewPost::insert_many(c, &batch)?;
             }
-            Ok::<_, Failure>(())
+            Ok::<_, domain::Error>(())
         })?;
         bar.inc(end - next + 1);
         next = end + 1;
@@ -171,19 +168,4 @@ fn seed_demo(db: &Db, users: u64, posts: u64) -> anyhow::Result<()> {
         started.elapsed()
     );
     Ok(())
-}
-
-/// Domain, db and Diesel errors of one transaction.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Domain(#[from] domain::Error),
-    #[error(transparent)]
-    Db(#[from] db::Error),
-}
-
-impl From<diesel::result::Error> for Failure {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Domain(err.into())
-    }
 }

@@ -22,10 +22,11 @@ use actix_web::{App, HttpResponse, Route};
 pub use error::{ApiError, ApiResult};
 pub use routes::{ENDPOINTS, Endpoint, Verb};
 
-/// What every handler shares: the database and the threads that run its work.
+/// What every handler shares: the threads that run database work, and through
+/// them the database.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    db: db::Executor,
+    executor: db::Executor,
 }
 
 impl AppState {
@@ -33,31 +34,35 @@ impl AppState {
     /// shared by every HTTP worker.
     pub fn new(db: db::Db) -> Result<Self, db::Error> {
         Ok(Self {
-            db: db::Executor::start(db)?,
+            executor: db::Executor::start(db)?,
         })
     }
 
     pub fn db(&self) -> &db::Db {
-        self.db.db()
+        self.executor.db()
+    }
+
+    pub fn executor(&self) -> &db::Executor {
+        &self.executor
     }
 
     /// Runs `f` on a reader connection (one snapshot) on the read threads.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
-        F: FnOnce(&mut domain::Conn) -> domain::Result<T> + Send + 'static,
+        F: FnOnce(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.db.read(|conn| f(conn).map_err(ApiError::from)).await
+        Ok(self.executor.read(f).await?)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the write thread: committed
     /// when it returns `Ok`.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
-        F: FnOnce(&mut domain::Conn) -> domain::Result<T> + Send + 'static,
+        F: FnOnce(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.db.write(|conn| f(conn).map_err(ApiError::from)).await
+        Ok(self.executor.write(f).await?)
     }
 }
 

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         match args.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config),
             Command::Db(command) => {
-                db::cli::run(&config, domain::MIGRATIONS, &command).map_err(Into::into)
+                db::cli::run(&config, db::MIGRATIONS, &command).map_err(Into::into)
             }
         }
     });
@@ -72,7 +72,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
     let db = db::Db::open(&config).with_context(|| format!("opening {database}"))?;
-    db.migrator(domain::MIGRATIONS)
+    db.migrator(db::MIGRATIONS)
         .ensure_current()
         .with_context(|| format!("refusing to serve {database}"))?;
     let state = web::AppState::new(db.clone()).context("starting the database threads")?;

@@ -128,7 +128,7 @@ impl Modify for BearerAuth {
             views::PostPage,
             views::UserPage,
             views::IssuedToken,
-            views::Status,
+            views::Readiness,
             views::Health,
             views::LastBackup,
             views::NewUserBody,

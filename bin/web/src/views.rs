@@ -161,7 +161,7 @@ impl From<domain::IssuedToken> for IssuedToken {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Status {
+pub struct Readiness {
     #[schema(example = "ok")]
     pub status: &'static str,
 }

@@ -19,16 +19,7 @@ diesel::table! {
     }
 }
 
-/// The service's own error type: it only needs to take `db` and Diesel errors.
-#[derive(Debug, thiserror::Error)]
-enum NotesError {
-    #[error(transparent)]
-    Db(#[from] db::Error),
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-}
-
-fn main() -> Result<(), NotesError> {
+fn main() -> db::Result<()> {
     // A path on the command line, else DATABASE_URL / .env, like every service here.
     let config = match std::env::args().nth(1) {
         Some(path) => db::Config::for_path(path),
@@ -48,7 +39,7 @@ fn main() -> Result<(), NotesError> {
                     diesel::insert_into(notes::table)
                         .values(notes::body.eq(format!("note from writer {n}")))
                         .execute(conn)?;
-                    Ok::<_, NotesError>(())
+                    Ok::<_, db::Error>(())
                 })
             })
         })
@@ -57,7 +48,7 @@ fn main() -> Result<(), NotesError> {
         writer.join().map_err(|_| db::Error::Busy)??;
     }
 
-    let count: i64 = db.read(|conn| Ok::<_, NotesError>(notes::table.count().get_result(conn)?))?;
+    let count: i64 = db.read(|conn| Ok::<_, db::Error>(notes::table.count().get_result(conn)?))?;
     println!("{count} notes in {}", config.database_path.display());
     Ok(())
 }

@@ -68,6 +68,13 @@ pub enum Error {
     Query(diesel::result::Error),
 }
 
+/// `Result` with this crate's error: what a closure given to [`Db::write`] or
+/// [`Db::read`](crate::Db::read) returns when it runs plain Diesel queries (`?`
+/// converts their errors).
+///
+/// [`Db::write`]: crate::Db::write
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         if is_busy(&err) {

@@ -19,11 +19,9 @@
 //!   status, and a refusal to use a file that a newer build migrated.
 //!
 //! ```no_run
-//! use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 //! # fn main() -> Result<(), db::Error> {
-//! # const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 //! let db = db::Db::open(&db::Config::from_env()?)?;
-//! db.migrator(MIGRATIONS).run_pending()?;
+//! db.migrator(db::MIGRATIONS).run_pending()?;
 //! let rows = db.write(|conn| {
 //!     use diesel::RunQueryDsl;
 //!     diesel::sql_query("UPDATE users SET name = trim(name)").execute(conn)
@@ -49,7 +47,14 @@ pub use backup::{
     restore, verify_backup,
 };
 pub use config::{Config, Synchronous, count_from_env};
-pub use error::{Error, is_busy};
+pub use error::{Error, Result, is_busy};
 pub use executor::Executor;
-pub use migrate::{Migrator, Status};
-pub use pool::{Conn, Db, pragma};
+pub use migrate::{MigrationStatus, Migrator};
+pub use pool::{Db, PooledConnection, pragma};
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+/// The migrations under `migrations/` that build this project's schema (users,
+/// posts, tokens), compiled in. A service on the same database runs these; one
+/// with tables of its own passes its own `embed_migrations!` to [`Db::migrator`].
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");

@@ -14,7 +14,7 @@ use crate::{Db, Error};
 
 /// Where a database stands against a set of migrations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Status {
+pub struct MigrationStatus {
     /// Applied migrations this build knows, oldest first.
     pub applied: Vec<String>,
     /// Known migrations not yet applied, oldest first.
@@ -69,10 +69,10 @@ impl<S: MigrationSource<Sqlite>> Migrator<'_, S> {
 
     /// Applied, pending and unknown migrations. Reads on a reader connection, so
     /// readiness checks never queue behind writes.
-    pub fn status(&self) -> Result<Status, Error> {
+    pub fn status(&self) -> Result<MigrationStatus, Error> {
         let applied = applied_versions(&mut *self.db.reader_conn()?)?;
         let known = self.known()?;
-        let mut status = Status::default();
+        let mut status = MigrationStatus::default();
         for migration in &known {
             let name = migration.name().to_string();
             if applied.contains(&migration.name().version().to_string()) {

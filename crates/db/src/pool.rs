@@ -6,13 +6,13 @@ use std::path::Path;
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, Pool};
 use diesel::sql_types::Text;
 
 use crate::{Config, Error};
 
-/// A pooled SQLite connection.
-pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+/// A connection checked out of one of [`Db`]'s pools; back in the pool when dropped.
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
 
 /// The pragmas one connection gets before first use.
 #[derive(Debug, Clone)]
@@ -58,10 +58,10 @@ impl Pragmas {
     }
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<SqliteConnection, r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
         conn.batch_execute(&self.sql())
-            .map_err(diesel::r2d2::Error::QueryError)
+            .map_err(r2d2::Error::QueryError)
     }
 }
 
@@ -206,12 +206,12 @@ impl Db {
 
     /// The writer connection itself, for work that manages its own transactions
     /// (migrations, checkpoints). Waits at most the pool timeout.
-    pub fn writer_conn(&self) -> Result<Conn, Error> {
+    pub fn writer_conn(&self) -> Result<PooledConnection, Error> {
         self.writer.get().map_err(|_| Error::Busy)
     }
 
     /// A reader connection (`query_only`). Waits at most the pool timeout.
-    pub fn reader_conn(&self) -> Result<Conn, Error> {
+    pub fn reader_conn(&self) -> Result<PooledConnection, Error> {
         self.readers.get().map_err(|_| Error::Busy)
     }
 

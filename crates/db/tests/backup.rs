@@ -8,7 +8,6 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::TestError;
 use db::{Config, Db, Error, ServerLock};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -40,13 +39,13 @@ fn add_posts(db: &Db, n: usize) {
                 },
             )?;
         }
-        Ok::<_, TestError>(())
+        Ok::<_, domain::Error>(())
     })
     .unwrap();
 }
 
 fn counts(db: &Db) -> (i64, i64) {
-    db.read(|c| Ok::<_, TestError>((User::count(c)?, Post::count(c)?)))
+    db.read(|c| Ok::<_, domain::Error>((User::count(c)?, Post::count(c)?)))
         .unwrap()
 }
 
@@ -77,7 +76,7 @@ fn backup_is_verified_described_and_retained() {
         serde_json::from_slice(&fs::read(format!("{}.json", first.path.display())).unwrap())
             .unwrap();
     assert_eq!(&on_disk, m);
-    db::verify_backup(&first.path, &domain::MIGRATIONS, &none).unwrap();
+    db::verify_backup(&first.path, &db::MIGRATIONS, &none).unwrap();
 
     for _ in 0..3 {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -113,7 +112,7 @@ fn restore_round_trip_keeps_the_previous_file_and_drops_the_old_wal() {
     }
     assert!(Path::new(&wal).exists());
 
-    let restored = db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap();
+    let restored = db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap();
     assert!(!Path::new(&wal).exists(), "stale -wal removed");
     let pre = restored.pre_restore.unwrap();
     assert!(pre.exists());
@@ -147,7 +146,7 @@ fn restore_refuses_a_corrupt_file_and_leaves_the_database_untouched() {
         format!("{}.json", corrupt.display()),
     )
     .unwrap();
-    let err = db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).unwrap_err();
+    let err = db::restore(&config, &db::MIGRATIONS, &corrupt, &none).unwrap_err();
     assert!(
         err.to_string().contains("does not match its manifest"),
         "{err}"
@@ -163,14 +162,14 @@ fn restore_refuses_a_corrupt_file_and_leaves_the_database_untouched() {
         serde_json::to_vec(&manifest).unwrap(),
     )
     .unwrap();
-    let err = db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).unwrap_err();
+    let err = db::restore(&config, &db::MIGRATIONS, &corrupt, &none).unwrap_err();
     assert!(
         matches!(err, Error::Restore(_) | Error::Open { .. }),
         "{err:?}"
     );
     // No backup manifest at all: refused.
     fs::remove_file(format!("{}.json", corrupt.display())).unwrap();
-    assert!(db::restore(&config, &domain::MIGRATIONS, &corrupt, &none).is_err());
+    assert!(db::restore(&config, &db::MIGRATIONS, &corrupt, &none).is_err());
 
     assert_eq!(counts(&t.db), (2, 101), "current database untouched");
 }
@@ -189,7 +188,7 @@ fn restore_refuses_a_newer_schema() {
         .unwrap()
         .batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '29991231000000'")
         .unwrap();
-    match db::restore(&config, &domain::MIGRATIONS, &backup.path, &none) {
+    match db::restore(&config, &db::MIGRATIONS, &backup.path, &none) {
         Err(Error::SchemaTooNew(v)) => assert_eq!(v, ["29991231000000"]),
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -202,11 +201,11 @@ fn restore_refuses_while_a_server_holds_the_database() {
     let config = t.db.config().clone();
     let backup = db::backup_file(&config, &none).unwrap();
     let lock = ServerLock::acquire(&config).unwrap();
-    let err = db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap_err();
+    let err = db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap_err();
     assert!(matches!(err, Error::Locked(_)), "{err:?}");
     assert!(err.to_string().contains("running server"), "{err}");
     drop(lock);
-    db::restore(&config, &domain::MIGRATIONS, &backup.path, &none).unwrap();
+    db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap();
 }
 
 #[test]
@@ -215,7 +214,7 @@ fn the_wal_shrinks_back_after_a_long_reader_ends() {
         c.journal_size_limit = 256 * 1024;
         c
     });
-    t.db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    t.db.migrator(db::MIGRATIONS).run_pending().unwrap();
     let wal = format!("{}-wal", t.db.config().database_path.display());
     let wal_size = || fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
 

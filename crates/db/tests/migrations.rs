@@ -147,7 +147,7 @@ fn table_names(conn: &mut SqliteConnection) -> Vec<String> {
 #[test]
 fn up_down_up_gives_the_contract_schema() {
     let t = common::open_with(|c| c);
-    let migrator = t.db.migrator(domain::MIGRATIONS);
+    let migrator = t.db.migrator(db::MIGRATIONS);
     let status = migrator.status().unwrap();
     assert!(status.applied.is_empty());
     let all = status.pending.clone();
@@ -188,7 +188,7 @@ fn a_drizzle_kit_file_is_adopted_with_every_row() {
         conn.batch_execute(DRIZZLE_DDL).unwrap();
     }
     let db = Db::open(&db::Config::for_path(&path)).unwrap();
-    let applied = db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    let applied = db.migrator(db::MIGRATIONS).run_pending().unwrap();
     assert!(!applied.is_empty());
     let mut conn = db.writer_conn().unwrap();
     assert_contract_schema(&mut conn);
@@ -237,7 +237,7 @@ fn a_drizzle_kit_file_is_adopted_with_every_row() {
     // And the adopted file takes new rows through the domain.
     drop(conn);
     db.write(|c| {
-        domain::User::find(c, "admin-001").map_err(common::TestError::from)?;
+        domain::User::find(c, "admin-001")?;
         domain::Post::create(
             c,
             &domain::Actor::Member {
@@ -250,7 +250,6 @@ fn a_drizzle_kit_file_is_adopted_with_every_row() {
                 ..Default::default()
             },
         )
-        .map_err(common::TestError::from)
     })
     .unwrap();
 }
@@ -262,7 +261,7 @@ fn a_file_from_a_newer_build_is_refused() {
         .unwrap()
         .batch_execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000000')")
         .unwrap();
-    let migrator = t.db.migrator(domain::MIGRATIONS);
+    let migrator = t.db.migrator(db::MIGRATIONS);
     for outcome in [
         migrator.ensure_current().err(),
         migrator.run_pending().err(),
@@ -278,7 +277,7 @@ fn a_file_from_a_newer_build_is_refused() {
 #[test]
 fn pending_migrations_are_reported_by_name() {
     let t = common::migrated();
-    let migrator = t.db.migrator(domain::MIGRATIONS);
+    let migrator = t.db.migrator(db::MIGRATIONS);
     let last = migrator.revert_last().unwrap().unwrap();
     match migrator.ensure_current() {
         Err(Error::MigrationsPending(pending)) => assert_eq!(pending, [last]),

@@ -46,7 +46,7 @@ fn setup(dir: &tempfile::TempDir) -> String {
     let mut conn = SqliteConnection::establish(&path).unwrap();
     conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .unwrap();
-    conn.run_pending_migrations(domain::MIGRATIONS).unwrap();
+    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
     NewUser {
         id: "author".into(),
         email: "author@example.com".into(),

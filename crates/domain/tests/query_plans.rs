@@ -49,7 +49,7 @@ fn no_list_query_scans_the_posts_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    conn.run_pending_migrations(domain::MIGRATIONS).unwrap();
+    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
     NewUser {
         id: "ann".into(),
         email: "ann@example.com".into(),
@@ -106,7 +106,7 @@ fn no_list_query_scans_the_posts_table() {
             }
         }
     }
-    User::list(&mut conn, None, 20).unwrap();
+    User::list(&mut conn, &actors[2], None, 20).unwrap();
 
     // The detector itself: a list without the keyset bound is a scan.
     let unbounded = plan(

@@ -10,13 +10,13 @@ use utoipa::OpenApi;
 use super::State;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::ApiDoc;
-use crate::views::{self, Health, LastBackup, Status};
+use crate::views::{self, Health, LastBackup, Readiness};
 
 /// The process is alive; also reports the age of the newest verified backup.
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn health(state: State) -> Json<Health> {
-    let executor = state.db.clone();
+    let executor = state.executor().clone();
     // Reading the backup folder is blocking I/O; liveness must not fail on it.
     let latest = web::block(move || db::latest_backup(executor.db().config()))
         .await
@@ -40,16 +40,16 @@ pub async fn health(state: State) -> Json<Health> {
 /// The database answers and is at exactly this build's schema.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
-        (status = 200, description = "Ready to serve", body = Status),
+        (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, response = crate::openapi::Unavailable),
     ))]
-pub async fn ready(state: State) -> ApiResult<Json<Status>> {
-    let executor = state.db.clone();
+pub async fn ready(state: State) -> ApiResult<Json<Readiness>> {
+    let executor = state.executor().clone();
     // Reading the applied migrations is the query that proves the database answers.
     let checked =
-        web::block(move || executor.db().migrator(domain::MIGRATIONS).ensure_current()).await?;
+        web::block(move || executor.db().migrator(db::MIGRATIONS).ensure_current()).await?;
     match checked {
-        Ok(()) => Ok(Json(Status { status: "ready" })),
+        Ok(()) => Ok(Json(Readiness { status: "ready" })),
         Err(err @ (db::Error::MigrationsPending(_) | db::Error::SchemaTooNew(_))) => {
             Err(ApiError::NotReady(err.to_string()))
         }

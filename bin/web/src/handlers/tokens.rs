@@ -6,7 +6,7 @@ use actix_web::web::Path;
 
 use domain::{Timestamp, Token};
 
-use super::{State, require_self_or_admin};
+use super::State;
 use crate::error::ApiResult;
 use crate::extract::Auth;
 use crate::openapi::{Forbidden, Internal, NotFound, Unauthorized, Unavailable};
@@ -28,10 +28,9 @@ use crate::views::IssuedToken;
 pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let user_id = user_id.into_inner();
-    require_self_or_admin(&actor, &user_id)?;
     let now = Timestamp::now();
     let issued = state
-        .write(move |conn| Token::issue(conn, &user_id, now))
+        .write(move |conn| Token::issue(conn, &actor, &user_id, now))
         .await?;
     Ok(HttpResponse::Created()
         // The secret must not linger in caches.

@@ -1,5 +1,5 @@
-//! `/me` and `/users`: who may see and change which account is decided here,
-//! since the domain's user functions do not take an actor.
+//! `/me` and `/users`: who may see and change which account is the domain's; this
+//! module maps HTTP to it.
 
 use actix_web::http::header;
 use actix_web::web::{Json, Path, Query};
@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, Responder};
 
 use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
-use super::{State, require_admin, require_self_or_admin};
+use super::State;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Input};
 use crate::openapi::{
@@ -27,9 +27,8 @@ use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
     ))]
 pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
-    let id = actor.id().unwrap_or_default().to_owned();
     let user = state
-        .read(move |conn| User::find(conn, &id))
+        .read(move |conn| User::current(conn, &actor))
         .await
         // The account went away between authentication and this read.
         .map_err(|err| match err {
@@ -56,10 +55,9 @@ pub async fn list(
     query: Input<Query<UserQuery>>,
 ) -> ApiResult<Json<UserPage>> {
     let actor = auth.member()?;
-    require_admin(&actor)?;
     let page = query?.into_inner().parse()?;
     let found = state
-        .read(move |conn| User::list(conn, page.cursor.as_deref(), page.limit))
+        .read(move |conn| User::list(conn, &actor, page.cursor.as_deref(), page.limit))
         .await?;
     Ok(Json(found.into()))
 }
@@ -86,9 +84,11 @@ pub async fn create(
     body: Input<Json<NewUserBody>>,
 ) -> ApiResult<impl Responder> {
     let actor = auth.member()?;
-    require_admin(&actor)?;
-    let new_user = NewUserInput::from(body?.into_inner()).validate(Timestamp::now())?;
-    let user = state.write(move |conn| new_user.insert(conn)).await?;
+    let input = NewUserInput::from(body?.into_inner());
+    let now = Timestamp::now();
+    let user = state
+        .write(move |conn| User::create(conn, &actor, &input, now))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
         .json(views::User::from(user)))
@@ -109,8 +109,9 @@ pub async fn create(
 pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let id = id.into_inner();
-    require_self_or_admin(&actor, &id)?;
-    let user = state.read(move |conn| User::find(conn, &id)).await?;
+    let user = state
+        .read(move |conn| User::find_visible(conn, &actor, &id))
+        .await?;
     Ok(Json(user.into()))
 }
 
@@ -139,14 +140,9 @@ pub async fn update(
 ) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let id = id.into_inner();
-    require_self_or_admin(&actor, &id)?;
     let input = UserChangesInput::from(body?.into_inner());
-    if input.role.is_some() {
-        require_admin(&actor)?;
-    }
-    let changes = input.validate()?;
     let user = state
-        .write(move |conn| User::update(conn, &id, &changes))
+        .write(move |conn| User::update(conn, &actor, &id, &input))
         .await?;
     Ok(Json(user.into()))
 }
@@ -166,8 +162,9 @@ pub async fn update(
     ))]
 pub async fn delete(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
-    require_admin(&actor)?;
     let id = id.into_inner();
-    state.write(move |conn| User::delete(conn, &id)).await?;
+    state
+        .write(move |conn| User::delete(conn, &actor, &id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

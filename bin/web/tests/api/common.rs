@@ -38,7 +38,7 @@ pub fn database(tune: impl FnOnce(db::Config) -> db::Config) -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let config = tune(db::Config::for_path(dir.path().join("app.db")));
     let db = db::Db::open(&config).unwrap();
-    db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    db.migrator(db::MIGRATIONS).run_pending().unwrap();
     TestDb { db, _dir: dir }
 }
 
@@ -50,7 +50,7 @@ pub struct Member {
 }
 
 pub fn member(db: &db::Db, email: &str, role: Option<&str>) -> Member {
-    db.write(|conn| -> Result<Member, ApiError> {
+    db.write(|conn| -> domain::Result<Member> {
         let now = Timestamp::now();
         let user = NewUserInput {
             email: email.into(),
@@ -59,7 +59,11 @@ pub fn member(db: &db::Db, email: &str, role: Option<&str>) -> Member {
         }
         .validate(now)?
         .insert(conn)?;
-        let token = Token::issue(conn, &user.id, now)?;
+        let actor = Actor::Member {
+            id: user.id.clone(),
+            role: user.role,
+        };
+        let token = Token::issue(conn, &actor, &user.id, now)?;
         Ok(Member {
             id: user.id,
             token: token.secret,

@@ -53,7 +53,7 @@ async fn health_and_ready() {
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
 
     // A pending migration makes the service not ready, and says why.
-    t.db.migrator(domain::MIGRATIONS).revert_last().unwrap();
+    t.db.migrator(db::MIGRATIONS).revert_last().unwrap();
     let ready = send!(app, TestRequest::get().uri("/ready"));
     assert_eq!(ready.status, 503);
     assert!(
@@ -61,7 +61,7 @@ async fn health_and_ready() {
         "{}",
         ready.text()
     );
-    t.db.migrator(domain::MIGRATIONS).run_pending().unwrap();
+    t.db.migrator(db::MIGRATIONS).run_pending().unwrap();
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
 
     // After a verified backup, /health reports its age.

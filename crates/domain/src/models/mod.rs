@@ -55,13 +55,13 @@ impl<Q> BoundLimit<Q> {
 /// with one row more to learn whether another page follows, through [`BoundLimit`].
 /// `cursor_of` names the last row kept for the next page.
 pub(crate) fn load_page<'q, Q, T>(
-    conn: &mut crate::Conn,
+    conn: &mut crate::Connection,
     query: Q,
     limit: i64,
     cursor_of: impl Fn(&T) -> String,
 ) -> crate::Result<crate::Page<T>>
 where
-    BoundLimit<Q>: LoadQuery<'q, crate::Conn, T>,
+    BoundLimit<Q>: LoadQuery<'q, crate::Connection, T>,
 {
     let limit = crate::clamp_limit(limit);
     let rows = BoundLimit::new(query, limit + 1).load(conn)?;

@@ -7,7 +7,7 @@ use diesel::sqlite::Sqlite;
 use crate::models::{is_foreign_key_violation, load_page};
 use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
-use crate::{Actor, Conn, Error, Page, Result, Timestamp, cursor};
+use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = posts, check_for_backend(Sqlite))]
@@ -42,13 +42,13 @@ pub struct NewPost<'a> {
 impl NewPost<'_> {
     /// Inserts many posts in one statement (the caller batches and wraps them in
     /// a transaction); returns how many were inserted.
-    pub fn insert_many(conn: &mut Conn, posts: &[NewPost<'_>]) -> Result<usize> {
+    pub fn insert_many(conn: &mut Connection, posts: &[NewPost<'_>]) -> Result<usize> {
         Ok(diesel::insert_into(posts::table)
             .values(posts)
             .execute(conn)?)
     }
 
-    pub fn insert(&self, conn: &mut Conn) -> Result<Post> {
+    pub fn insert(&self, conn: &mut Connection) -> Result<Post> {
         diesel::insert_into(posts::table)
             .values(self)
             .returning(Post::as_returning())
@@ -99,7 +99,12 @@ pub struct PostFilter {
 
 impl Post {
     /// The post with this id if `actor` may see it, else `NotFound`.
-    pub fn find_visible(conn: &mut Conn, actor: &Actor, id: i64, now: Timestamp) -> Result<Post> {
+    pub fn find_visible(
+        conn: &mut Connection,
+        actor: &Actor,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Post> {
         // `get_result`, not `first`: the key matches at most one row, and `first`
         // would add a bound `LIMIT ?` that makes SQLite prepare the statement again
         // on every call (see `BoundLimit`).
@@ -116,7 +121,12 @@ impl Post {
 
     /// The post if `actor` may change it: `NotFound` when they cannot see it,
     /// `Forbidden` when they can see it but it is not theirs.
-    fn find_editable(conn: &mut Conn, actor: &Actor, id: i64, now: Timestamp) -> Result<Post> {
+    fn find_editable(
+        conn: &mut Connection,
+        actor: &Actor,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Post> {
         let post = Post::find_visible(conn, actor, id, now)?;
         if actor.is_self_or_admin(&post.author_id) {
             Ok(post)
@@ -127,7 +137,7 @@ impl Post {
 
     /// Creates a post. Members write as themselves unless they name another author,
     /// which only an admin may do; the author must exist.
-    pub fn create(conn: &mut Conn, actor: &Actor, input: &NewPostInput) -> Result<Post> {
+    pub fn create(conn: &mut Connection, actor: &Actor, input: &NewPostInput) -> Result<Post> {
         let Some(actor_id) = actor.id() else {
             return Err(Error::Forbidden);
         };
@@ -160,7 +170,7 @@ impl Post {
     }
 
     pub fn update(
-        conn: &mut Conn,
+        conn: &mut Connection,
         actor: &Actor,
         id: i64,
         input: &PostChangesInput,
@@ -191,7 +201,7 @@ impl Post {
             .get_result(conn)?)
     }
 
-    pub fn delete(conn: &mut Conn, actor: &Actor, id: i64, now: Timestamp) -> Result<()> {
+    pub fn delete(conn: &mut Connection, actor: &Actor, id: i64, now: Timestamp) -> Result<()> {
         Post::find_editable(conn, actor, id, now)?;
         diesel::delete(posts::table.find(id)).execute(conn)?;
         Ok(())
@@ -201,7 +211,7 @@ impl Post {
     /// cursor's id (or the largest one), so SQLite walks the rowid or an index
     /// backwards and stops after `limit + 1` rows instead of scanning the table.
     pub fn list(
-        conn: &mut Conn,
+        conn: &mut Connection,
         actor: &Actor,
         filter: &PostFilter,
         cursor: Option<&str>,
@@ -253,12 +263,12 @@ impl Post {
         load_page(conn, query, limit, |p: &Post| cursor::encode_post(p.id))
     }
 
-    pub fn count(conn: &mut Conn) -> Result<i64> {
+    pub fn count(conn: &mut Connection) -> Result<i64> {
         Ok(posts::table.count().get_result(conn)?)
     }
 
     /// Posts written by any of these authors.
-    pub fn count_by_authors(conn: &mut Conn, author_ids: &[String]) -> Result<i64> {
+    pub fn count_by_authors(conn: &mut Connection, author_ids: &[String]) -> Result<i64> {
         Ok(posts::table
             .filter(posts::author_id.eq_any(author_ids))
             .count()
@@ -287,7 +297,7 @@ mod tests {
         }
     }
 
-    fn user(conn: &mut Conn, id: &str, role: Role) -> User {
+    fn user(conn: &mut Connection, id: &str, role: Role) -> User {
         NewUser {
             id: id.into(),
             email: format!("{id}@example.com"),
@@ -299,7 +309,7 @@ mod tests {
         .unwrap()
     }
 
-    fn post(conn: &mut Conn, author: &str, published_at: Option<i64>) -> Post {
+    fn post(conn: &mut Connection, author: &str, published_at: Option<i64>) -> Post {
         Post::create(
             conn,
             &member(author, Role::Admin),
@@ -314,7 +324,7 @@ mod tests {
     }
 
     /// ann: public, draft, scheduled; bob: public, draft.
-    fn fixture(conn: &mut Conn) -> [Post; 5] {
+    fn fixture(conn: &mut Connection) -> [Post; 5] {
         user(conn, "ann", Role::User);
         user(conn, "bob", Role::User);
         user(conn, "root", Role::Admin);
@@ -327,7 +337,7 @@ mod tests {
         ]
     }
 
-    fn ids(conn: &mut Conn, actor: &Actor, filter: PostFilter) -> Vec<i64> {
+    fn ids(conn: &mut Connection, actor: &Actor, filter: PostFilter) -> Vec<i64> {
         Post::list(conn, actor, &filter, None, 100, at(NOW))
             .unwrap()
             .items
@@ -582,12 +592,18 @@ mod tests {
         let mut db = test_support::db();
         let [a_pub, a_draft, a_sched, ..] = fixture(&mut db.conn);
         let c = &mut db.conn;
-        assert!(matches!(User::delete(c, "ann"), Err(Error::Conflict(_))));
         let root = member("root", Role::Admin);
+        assert!(matches!(
+            User::delete(c, &root, "ann"),
+            Err(Error::Conflict(_))
+        ));
         for p in [a_pub, a_draft, a_sched] {
             Post::delete(c, &root, p.id, at(NOW)).unwrap();
         }
-        User::delete(c, "ann").unwrap();
-        assert!(matches!(User::delete(c, "ann"), Err(Error::NotFound)));
+        User::delete(c, &root, "ann").unwrap();
+        assert!(matches!(
+            User::delete(c, &root, "ann"),
+            Err(Error::NotFound)
+        ));
     }
 }

@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sha2::{Digest, Sha256};
 
+use crate::models::user::require_self_or_admin;
 use crate::schema::{tokens, users};
-use crate::{Actor, Conn, Error, Result, Role, Timestamp};
+use crate::{Actor, Connection, Error, Result, Role, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = tokens, check_for_backend(Sqlite))]
@@ -41,8 +42,15 @@ fn hash(secret: &str) -> String {
 }
 
 impl Token {
-    /// Issues a new token for an existing user.
-    pub fn issue(conn: &mut Conn, user_id: &str, now: Timestamp) -> Result<IssuedToken> {
+    /// Issues a new token for an existing user: the user themselves may, or an
+    /// admin for anyone; others get `Forbidden`.
+    pub fn issue(
+        conn: &mut Connection,
+        actor: &Actor,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<IssuedToken> {
+        require_self_or_admin(actor, user_id)?;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|_| Error::Internal("no randomness available"))?;
         let secret = URL_SAFE_NO_PAD.encode(bytes);
@@ -57,7 +65,7 @@ impl Token {
     /// Stores `secret` (for example an operator-chosen `ADMIN_TOKEN`) for the user;
     /// nothing happens if that secret is already registered. Returns the token id.
     pub fn register(
-        conn: &mut Conn,
+        conn: &mut Connection,
         user_id: &str,
         secret: &str,
         now: Timestamp,
@@ -84,7 +92,7 @@ impl Token {
     }
 
     /// Who presents `secret`, or `None` for an unknown or revoked token.
-    pub fn authenticate(conn: &mut Conn, secret: &str) -> Result<Option<Actor>> {
+    pub fn authenticate(conn: &mut Connection, secret: &str) -> Result<Option<Actor>> {
         let found = tokens::table
             .inner_join(users::table)
             .filter(tokens::token_hash.eq(hash(secret)))
@@ -95,7 +103,7 @@ impl Token {
     }
 
     /// Revokes a token: its owner or an admin may; others get `Forbidden`.
-    pub fn revoke(conn: &mut Conn, actor: &Actor, id: &str) -> Result<()> {
+    pub fn revoke(conn: &mut Connection, actor: &Actor, id: &str) -> Result<()> {
         let owner: String = tokens::table
             .find(id)
             .select(tokens::user_id)
@@ -114,7 +122,7 @@ mod tests {
     use crate::models::user::NewUser;
     use crate::test_support;
 
-    fn user(conn: &mut Conn, id: &str, role: Role) {
+    fn user(conn: &mut Connection, id: &str, role: Role) {
         NewUser {
             id: id.into(),
             email: format!("{id}@example.com"),
@@ -130,7 +138,11 @@ mod tests {
     fn issued_secret_authenticates_and_only_its_hash_is_stored() {
         let mut db = test_support::db();
         user(&mut db.conn, "ann", Role::User);
-        let issued = Token::issue(&mut db.conn, "ann", Timestamp::now()).unwrap();
+        let ann = Actor::Member {
+            id: "ann".into(),
+            role: Role::User,
+        };
+        let issued = Token::issue(&mut db.conn, &ann, "ann", Timestamp::now()).unwrap();
         assert_eq!(issued.secret.len(), 43, "32 bytes, base64url");
         assert_eq!(
             Token::authenticate(&mut db.conn, &issued.secret).unwrap(),
@@ -156,11 +168,19 @@ mod tests {
         user(&mut db.conn, "bob", Role::User);
         user(&mut db.conn, "root", Role::Admin);
         let c = &mut db.conn;
-        let t = Token::issue(c, "ann", Timestamp::now()).unwrap();
         let bob = Actor::Member {
             id: "bob".into(),
             role: Role::User,
         };
+        let root = Actor::Member {
+            id: "root".into(),
+            role: Role::Admin,
+        };
+        assert!(matches!(
+            Token::issue(c, &bob, "ann", Timestamp::now()),
+            Err(Error::Forbidden)
+        ));
+        let t = Token::issue(c, &root, "ann", Timestamp::now()).unwrap();
         assert!(matches!(
             Token::revoke(c, &bob, &t.id),
             Err(Error::Forbidden)

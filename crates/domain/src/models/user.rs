@@ -1,4 +1,6 @@
-//! Users: rows, creation with validated input, keyset listing newest first, changes.
+//! Users: rows, creation with validated input, keyset listing newest first, changes,
+//! and who may do which: admins manage every account, members see and change their
+//! own (name and email only).
 
 use diesel::deserialize::{self, FromSql};
 use diesel::prelude::*;
@@ -9,7 +11,7 @@ use diesel::sqlite::Sqlite;
 use crate::models::{is_foreign_key_violation, is_unique_violation, load_page};
 use crate::schema::{posts, users};
 use crate::validate::{Email, Name, Role, ValidationErrors};
-use crate::{Conn, Error, Page, Result, Timestamp, cursor};
+use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
 impl FromSql<Text, Sqlite> for Role {
     fn from_sql(
@@ -127,7 +129,7 @@ fn email_taken(err: diesel::result::Error) -> Error {
 }
 
 impl NewUser {
-    pub fn insert(&self, conn: &mut Conn) -> Result<User> {
+    pub fn insert(&self, conn: &mut Connection) -> Result<User> {
         diesel::insert_into(users::table)
             .values(self)
             .returning(User::as_returning())
@@ -137,7 +139,7 @@ impl NewUser {
 
     /// Inserts each user unless one with its id or email exists; returns how many
     /// were inserted.
-    pub fn insert_many_if_absent(conn: &mut Conn, users: &[NewUser]) -> Result<usize> {
+    pub fn insert_many_if_absent(conn: &mut Connection, users: &[NewUser]) -> Result<usize> {
         let mut inserted = 0;
         for user in users {
             inserted += usize::from(user.insert_if_absent(conn)?);
@@ -146,7 +148,7 @@ impl NewUser {
     }
 
     /// Inserts unless a user with this id or email exists; true when inserted.
-    pub fn insert_if_absent(&self, conn: &mut Conn) -> Result<bool> {
+    pub fn insert_if_absent(&self, conn: &mut Connection) -> Result<bool> {
         let inserted = diesel::insert_into(users::table)
             .values(self)
             .on_conflict_do_nothing()
@@ -155,16 +157,67 @@ impl NewUser {
     }
 }
 
+/// `Forbidden` unless `actor` is an admin.
+fn require_admin(actor: &Actor) -> Result<()> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+/// `Forbidden` unless `actor` is an admin or the user `id` themselves.
+pub(crate) fn require_self_or_admin(actor: &Actor, id: &str) -> Result<()> {
+    if actor.is_self_or_admin(id) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
 impl User {
-    pub fn find(conn: &mut Conn, id: &str) -> Result<User> {
+    /// The user with this id, with no permission check: for trusted callers (the
+    /// seed, the domain itself). Requests go through [`User::find_visible`].
+    pub fn find(conn: &mut Connection, id: &str) -> Result<User> {
         Ok(users::table
             .find(id)
             .select(User::as_select())
             .get_result(conn)?)
     }
 
-    /// Users newest first, `limit` per page, after `cursor` when given.
-    pub fn list(conn: &mut Conn, cursor: Option<&str>, limit: i64) -> Result<Page<User>> {
+    /// The caller's own account; `NotFound` when it went away after the caller
+    /// authenticated, `Forbidden` for an anonymous caller.
+    pub fn current(conn: &mut Connection, actor: &Actor) -> Result<User> {
+        let id = actor.id().ok_or(Error::Forbidden)?;
+        User::find(conn, id)
+    }
+
+    /// A user the caller may see: themselves, or anyone for an admin; others are
+    /// `Forbidden` whether or not the user exists.
+    pub fn find_visible(conn: &mut Connection, actor: &Actor, id: &str) -> Result<User> {
+        require_self_or_admin(actor, id)?;
+        User::find(conn, id)
+    }
+
+    /// Creates a user from raw input: admins only, every field validated.
+    pub fn create(
+        conn: &mut Connection,
+        actor: &Actor,
+        input: &NewUserInput,
+        now: Timestamp,
+    ) -> Result<User> {
+        require_admin(actor)?;
+        input.validate(now)?.insert(conn)
+    }
+
+    /// Users newest first, `limit` per page, after `cursor` when given: admins only.
+    pub fn list(
+        conn: &mut Connection,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<User>> {
+        require_admin(actor)?;
         let mut query = users::table
             .select(User::as_select())
             .order((users::created_at.desc(), users::id.desc()))
@@ -182,7 +235,23 @@ impl User {
         })
     }
 
-    pub fn update(conn: &mut Conn, id: &str, changes: &UserChanges) -> Result<User> {
+    /// Changes a user: members their own name and email, admins anyone and any
+    /// field. Permission is decided before validation, as for every operation.
+    pub fn update(
+        conn: &mut Connection,
+        actor: &Actor,
+        id: &str,
+        input: &UserChangesInput,
+    ) -> Result<User> {
+        require_self_or_admin(actor, id)?;
+        if input.role.is_some() {
+            require_admin(actor)?;
+        }
+        let changes = input.validate()?;
+        User::apply(conn, id, &changes)
+    }
+
+    fn apply(conn: &mut Connection, id: &str, changes: &UserChanges) -> Result<User> {
         if changes.email.is_none() && changes.name.is_none() && changes.role.is_none() {
             return User::find(conn, id);
         }
@@ -193,8 +262,10 @@ impl User {
             .map_err(email_taken)
     }
 
-    /// Deletes the user and their tokens; a user who still has posts stays.
-    pub fn delete(conn: &mut Conn, id: &str) -> Result<()> {
+    /// Deletes the user and their tokens (admins only); a user who still has
+    /// posts stays.
+    pub fn delete(conn: &mut Connection, actor: &Actor, id: &str) -> Result<()> {
+        require_admin(actor)?;
         let has_posts = diesel::select(diesel::dsl::exists(
             posts::table.filter(posts::author_id.eq(id)),
         ))
@@ -217,7 +288,7 @@ impl User {
         Ok(())
     }
 
-    pub fn count(conn: &mut Conn) -> Result<i64> {
+    pub fn count(conn: &mut Connection) -> Result<i64> {
         Ok(users::table.count().get_result(conn)?)
     }
 }
@@ -299,7 +370,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let page = User::list(&mut db.conn, cursor.as_deref(), 3).unwrap();
+            let page = User::list(&mut db.conn, &admin(), cursor.as_deref(), 3).unwrap();
             seen.extend(page.items.iter().map(|u| (u.created_at, u.id.clone())));
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -323,13 +394,11 @@ mod tests {
             .unwrap()
             .insert(&mut db.conn)
             .unwrap();
-        let changes = UserChangesInput {
+        let rename = UserChangesInput {
             name: Some(" Alice ".into()),
             ..Default::default()
-        }
-        .validate()
-        .unwrap();
-        let updated = User::update(&mut db.conn, &a.id, &changes).unwrap();
+        };
+        let updated = User::update(&mut db.conn, &admin(), &a.id, &rename).unwrap();
         assert_eq!(
             (updated.name.as_str(), updated.email.as_str()),
             ("Alice", "a@x.y")
@@ -337,16 +406,108 @@ mod tests {
         let clash = UserChangesInput {
             email: Some("B@x.y".into()),
             ..Default::default()
-        }
-        .validate()
-        .unwrap();
+        };
         assert!(matches!(
-            User::update(&mut db.conn, &a.id, &clash),
+            User::update(&mut db.conn, &admin(), &a.id, &clash),
             Err(Error::Conflict(_))
         ));
         assert!(matches!(
-            User::update(&mut db.conn, "missing", &changes),
+            User::update(&mut db.conn, &admin(), "missing", &rename),
             Err(Error::NotFound)
         ));
+    }
+
+    fn admin() -> Actor {
+        Actor::Member {
+            id: "root".into(),
+            role: Role::Admin,
+        }
+    }
+
+    fn member(id: &str) -> Actor {
+        Actor::Member {
+            id: id.into(),
+            role: Role::User,
+        }
+    }
+
+    #[test]
+    fn members_see_and_change_only_themselves_and_never_a_role() {
+        let mut db = test_support::db();
+        let now = Timestamp::now();
+        let ann = input("ann@x.y", "Ann")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn)
+            .unwrap();
+        let bob = input("bob@x.y", "Bob")
+            .validate(now)
+            .unwrap()
+            .insert(&mut db.conn)
+            .unwrap();
+        let c = &mut db.conn;
+        let as_ann = member(&ann.id);
+        assert_eq!(User::find_visible(c, &as_ann, &ann.id).unwrap(), ann);
+        assert_eq!(User::current(c, &as_ann).unwrap(), ann);
+        assert!(matches!(
+            User::find_visible(c, &as_ann, &bob.id),
+            Err(Error::Forbidden)
+        ));
+        // Forbidden, not NotFound: a member learns nothing about other ids.
+        assert!(matches!(
+            User::find_visible(c, &as_ann, "missing"),
+            Err(Error::Forbidden)
+        ));
+        assert!(matches!(
+            User::current(c, &Actor::Anonymous),
+            Err(Error::Forbidden)
+        ));
+        let rename = UserChangesInput {
+            name: Some("Bobby".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            User::update(c, &as_ann, &bob.id, &rename),
+            Err(Error::Forbidden)
+        ));
+        // The role rule comes before validation: an invalid name does not hide it.
+        let promote = UserChangesInput {
+            role: Some("admin".into()),
+            name: Some(" ".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            User::update(c, &as_ann, &ann.id, &promote),
+            Err(Error::Forbidden)
+        ));
+        assert_eq!(User::find(c, &ann.id).unwrap().role, Role::User);
+        assert!(matches!(
+            User::list(c, &as_ann, None, 10),
+            Err(Error::Forbidden)
+        ));
+        assert!(matches!(
+            User::create(c, &as_ann, &input("c@x.y", "C"), now),
+            Err(Error::Forbidden)
+        ));
+        assert!(matches!(
+            User::delete(c, &as_ann, &ann.id),
+            Err(Error::Forbidden)
+        ));
+        assert_eq!(User::count(c).unwrap(), 2);
+        // The admin may do each of them.
+        User::create(c, &admin(), &input("c@x.y", "C"), now).unwrap();
+        assert_eq!(User::list(c, &admin(), None, 10).unwrap().items.len(), 3);
+        User::update(
+            c,
+            &admin(),
+            &ann.id,
+            &UserChangesInput {
+                role: Some("admin".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        User::delete(c, &admin(), &bob.id).unwrap();
+        assert_eq!(User::count(c).unwrap(), 2);
     }
 }
