@@ -9,12 +9,13 @@
 //! connection checked out, as the real handler reads there: the ceiling of any
 //! handler that hands a read to the database threads, whatever the read is.
 
-use actix_web::HttpServer;
-use actix_web::web::{Data, Json, Path};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::web::{self as routing, Data, Json, Path};
+use actix_web::{App, HttpServer, guard};
 use anyhow::Context;
 
 use web::extract::{Auth, Input};
-use web::{ApiResult, AppState, Replacement, Verb, views};
+use web::{ApiResult, AppState, views};
 
 async fn constant(auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
     let _caller = auth.actor();
@@ -55,24 +56,31 @@ fn main() -> anyhow::Result<()> {
         .init();
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8090".into());
     let blocking = std::env::var("CEILING_BLOCK").is_ok_and(|v| v == "1");
-    let replacement = Replacement {
-        verb: Verb::Get,
-        path: "/posts/{id}",
-        handler: if blocking {
-            |r| r.to(constant_blocking)
-        } else {
-            |r| r.to(constant)
-        },
-    };
     let config = db::Config::from_env()?;
     let state = AppState::new(db::Db::open(&config).context("opening the database")?)?;
     let workers = web::workers_from_env()?;
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || web::app(state.clone(), Some(replacement)))
-            .workers(workers)
-            .bind(&bind)?
-            .run()
-            .await
+        HttpServer::new(move || {
+            // `web::app` with one more resource in front: it answers GET only, so
+            // the other methods on its path and every other route reach the
+            // service's own handlers, as in `web serve`.
+            let resource = routing::resource("/posts/{id}").guard(guard::Get());
+            let resource = if blocking {
+                resource.to(constant_blocking)
+            } else {
+                resource.to(constant)
+            };
+            App::new()
+                .app_data(Data::new(state.clone()))
+                .service(resource)
+                .configure(web::configure)
+                .wrap(Compress::default())
+                .wrap(from_fn(web::middleware::request_log))
+        })
+        .workers(workers)
+        .bind(&bind)?
+        .run()
+        .await
     })?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The HTTP layer of the service: routing, extractors and the mapping of errors to
-//! problem+json. Nothing here writes SQL: handlers call one domain function inside
-//! one blocking section with a connection from `db`.
+//! problem+json. Nothing here writes SQL or decides permissions: handlers hand one
+//! domain call to `db`'s executor.
 //!
 //! `main.rs` and the tests build the same application with [`app`] (or
 //! [`configure`] plus [`AppState`] as app data inside another `App`).
@@ -17,10 +17,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::{self, Data};
-use actix_web::{App, HttpResponse, Route};
+use actix_web::{App, HttpResponse};
 
 pub use error::{ApiError, ApiResult};
-pub use routes::{ENDPOINTS, Endpoint, Verb};
+pub use routes::Operation;
 
 /// What every handler shares: the threads that run database work, and through
 /// them the database.
@@ -66,55 +66,32 @@ impl AppState {
     }
 }
 
-/// Registers every route of [`ENDPOINTS`], the extractor configs that answer
-/// problem+json, a 405 (with `Allow`) for a known path with another method, and a
-/// 404 for unknown paths. Expects `Data<AppState>` as app data.
+/// Everything [`app`] serves, for an `App` built elsewhere (the bench's ceiling
+/// adds one handler in front of it): the extractor configs that answer
+/// problem+json, every operation of [`routes::api`], a 405 (with `Allow`) for a
+/// known path with another method, and a 404 for unknown paths. Expects
+/// `Data<AppState>` as app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    register(cfg, None);
-}
-
-/// One operation of [`ENDPOINTS`] answered by another handler; see [`app`].
-#[derive(Debug, Clone, Copy)]
-pub struct Replacement {
-    pub verb: Verb,
-    pub path: &'static str,
-    pub handler: fn(Route) -> Route,
-}
-
-fn register(cfg: &mut web::ServiceConfig, replacement: Option<Replacement>) {
     cfg.app_data(extract::json_config())
         .app_data(extract::path_config())
         .app_data(extract::query_config());
-    for (path, endpoints) in routes::resources() {
-        let allow = endpoints
-            .iter()
-            .map(|e| e.verb.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut resource = web::resource(path).default_service(web::to(move || {
+    // Registered and documented in one pass; the document itself is built once,
+    // by `routes::document`, from the same function.
+    routes::api(&mut routes::ServiceConfig::new(cfg));
+    // Checked after every operation: only a path whose methods all missed lands
+    // here. An operation's resource guards its method, so the router moves on.
+    for (path, allow) in routes::allowed_methods() {
+        cfg.service(web::resource(path).default_service(web::to(move || {
             let allow = allow.clone();
             async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
-        }));
-        for endpoint in endpoints {
-            let handler = match replacement {
-                Some(r) if r.verb == endpoint.verb && r.path == endpoint.path => r.handler,
-                _ => endpoint.handler,
-            };
-            resource = resource.route(handler(web::method(endpoint.verb.method())));
-        }
-        cfg.service(resource);
+        })));
     }
     cfg.default_service(web::to(handlers::system::unknown_route));
 }
 
 /// The whole application: state, routes, compression, request ids and request logs.
-/// `replacement` swaps the handler of one operation and leaves everything else
-/// (routes, extractor configs, middleware) as it is: `make bench` measures its HTTP
-/// ceiling as this server answering `GET /posts/{id}` with a constant post. The
-/// service itself passes `None`.
 pub fn app(
     state: AppState,
-    replacement: Option<Replacement>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -126,7 +103,7 @@ pub fn app(
 > {
     App::new()
         .app_data(Data::new(state))
-        .configure(move |cfg| register(cfg, replacement))
+        .configure(configure)
         .wrap(Compress::default())
         .wrap(from_fn(middleware::request_log))
 }

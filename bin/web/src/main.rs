@@ -82,7 +82,7 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
         thread::spawn(move || maintain(&db, &stopped))
     };
     let served = actix_web::rt::System::new().block_on(async move {
-        let server = actix_web::HttpServer::new(move || web::app(state.clone(), None))
+        let server = actix_web::HttpServer::new(move || web::app(state.clone()))
             .bind(&bind)
             .with_context(|| format!("binding {bind}"))?
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())

@@ -1,5 +1,6 @@
-//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]`
-//! annotations and the views' schemas; `routes::ENDPOINTS` is checked against it.
+//! What the OpenAPI document says besides its operations: the description, the
+//! shared problem responses and schemas, the bearer scheme and the tags. The
+//! operations come from the handlers, collected by `routes::document`.
 
 #![expect(
     dead_code,
@@ -10,7 +11,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::error::{FieldProblem, Problem};
-use crate::handlers::{posts, system, tokens, users};
 use crate::views;
 
 #[derive(Debug, ToResponse)]
@@ -99,24 +99,6 @@ impl Modify for BearerAuth {
         title = "Posts API",
         description = "Users, posts and API tokens over one SQLite file. Errors are \
                        application/problem+json (RFC 9457); every response carries x-request-id."
-    ),
-    paths(
-        system::health,
-        system::ready,
-        system::openapi,
-        posts::list,
-        posts::create,
-        posts::get,
-        posts::update,
-        posts::delete,
-        users::me,
-        users::list,
-        users::create,
-        users::get,
-        users::update,
-        users::delete,
-        tokens::issue,
-        tokens::revoke,
     ),
     components(
         schemas(

@@ -1,158 +1,105 @@
-//! The route table: every operation of the API with the statuses it can answer.
-//! [`crate::configure`] registers exactly these, and tests check the OpenAPI
-//! document and real responses against them.
+//! Every operation of the API, each declared once: by its handler's actix route
+//! attribute and `#[utoipa::path]`, registered with one `.service(handler)` line in
+//! its module's `routes`. utoipa-actix-web registers and documents them in the
+//! same pass, so the OpenAPI document is the route table: the 405 answers (with
+//! `Allow`) and the tests read it from [`operations`].
 
-use actix_web::Route;
+use std::sync::OnceLock;
+
+use actix_web::App;
 use actix_web::http::Method;
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation as OperationDoc, PathItem};
+use utoipa_actix_web::AppExt;
 
 use crate::handlers::{posts, system, tokens, users};
+use crate::openapi::ApiDoc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Get,
-    Post,
-    Patch,
-    Delete,
+/// What each handler module registers its operations on.
+pub type ServiceConfig<'a> = utoipa_actix_web::service_config::ServiceConfig<'a>;
+
+/// Registers every operation of the API.
+pub fn api(cfg: &mut ServiceConfig<'_>) {
+    system::routes(cfg);
+    posts::routes(cfg);
+    users::routes(cfg);
+    tokens::routes(cfg);
 }
 
-impl Verb {
-    pub fn method(self) -> Method {
-        match self {
-            Self::Get => Method::GET,
-            Self::Post => Method::POST,
-            Self::Patch => Method::PATCH,
-            Self::Delete => Method::DELETE,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Patch => "PATCH",
-            Self::Delete => "DELETE",
-        }
-    }
+/// The OpenAPI document: [`ApiDoc`]'s description and shared components, plus
+/// every operation [`api`] registers. Built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .configure(api)
+            .split_for_parts();
+        doc
+    })
 }
 
-/// One operation: method, path pattern (actix and OpenAPI write `{id}` alike), every
-/// status it can answer besides 405, and its handler.
-#[derive(Debug)]
-pub struct Endpoint {
-    pub verb: Verb,
-    pub path: &'static str,
-    pub statuses: &'static [u16],
-    pub(crate) handler: fn(Route) -> Route,
+/// One operation of the document: method, path pattern (actix and OpenAPI write
+/// `{id}` alike) and every status it can answer besides 405.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub method: Method,
+    pub path: String,
+    pub statuses: Vec<u16>,
 }
 
-/// Every operation, in the contract's order.
-pub static ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        verb: Verb::Get,
-        path: "/health",
-        statuses: &[200],
-        handler: |r| r.to(system::health),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/ready",
-        statuses: &[200, 503],
-        handler: |r| r.to(system::ready),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/openapi.json",
-        statuses: &[200],
-        handler: |r| r.to(system::openapi),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/posts",
-        statuses: &[200, 400, 401, 500, 503],
-        handler: |r| r.to(posts::list),
-    },
-    Endpoint {
-        verb: Verb::Post,
-        path: "/posts",
-        statuses: &[201, 400, 401, 403, 413, 415, 422, 500, 503],
-        handler: |r| r.to(posts::create),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/posts/{id}",
-        statuses: &[200, 400, 401, 404, 500, 503],
-        handler: |r| r.to(posts::get),
-    },
-    Endpoint {
-        verb: Verb::Patch,
-        path: "/posts/{id}",
-        statuses: &[200, 400, 401, 403, 404, 413, 415, 422, 500, 503],
-        handler: |r| r.to(posts::update),
-    },
-    Endpoint {
-        verb: Verb::Delete,
-        path: "/posts/{id}",
-        statuses: &[204, 400, 401, 403, 404, 500, 503],
-        handler: |r| r.to(posts::delete),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/me",
-        statuses: &[200, 401, 500, 503],
-        handler: |r| r.to(users::me),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/users",
-        statuses: &[200, 400, 401, 403, 500, 503],
-        handler: |r| r.to(users::list),
-    },
-    Endpoint {
-        verb: Verb::Post,
-        path: "/users",
-        statuses: &[201, 400, 401, 403, 409, 413, 415, 422, 500, 503],
-        handler: |r| r.to(users::create),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/users/{id}",
-        statuses: &[200, 401, 403, 404, 500, 503],
-        handler: |r| r.to(users::get),
-    },
-    Endpoint {
-        verb: Verb::Patch,
-        path: "/users/{id}",
-        statuses: &[200, 400, 401, 403, 404, 409, 413, 415, 422, 500, 503],
-        handler: |r| r.to(users::update),
-    },
-    Endpoint {
-        verb: Verb::Delete,
-        path: "/users/{id}",
-        statuses: &[204, 401, 403, 404, 409, 500, 503],
-        handler: |r| r.to(users::delete),
-    },
-    Endpoint {
-        verb: Verb::Post,
-        path: "/users/{id}/tokens",
-        statuses: &[201, 401, 403, 404, 500, 503],
-        handler: |r| r.to(tokens::issue),
-    },
-    Endpoint {
-        verb: Verb::Delete,
-        path: "/tokens/{id}",
-        statuses: &[204, 401, 403, 404, 500, 503],
-        handler: |r| r.to(tokens::revoke),
-    },
-];
+/// Every operation of the document, path by path.
+pub fn operations() -> Vec<Operation> {
+    document()
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            methods(item).into_iter().map(|(method, op)| Operation {
+                method,
+                path: path.clone(),
+                statuses: op
+                    .responses
+                    .responses
+                    .keys()
+                    .filter_map(|status| status.parse().ok())
+                    .collect(),
+            })
+        })
+        .collect()
+}
 
-/// Distinct path patterns, in table order, each with its endpoints.
-pub fn resources() -> Vec<(&'static str, Vec<&'static Endpoint>)> {
-    let mut out: Vec<(&'static str, Vec<&'static Endpoint>)> = Vec::new();
-    for endpoint in ENDPOINTS {
-        match out.iter_mut().find(|(path, _)| *path == endpoint.path) {
-            Some((_, endpoints)) => endpoints.push(endpoint),
-            None => out.push((endpoint.path, vec![endpoint])),
-        }
-    }
-    out
+fn methods(item: &PathItem) -> Vec<(Method, &OperationDoc)> {
+    [
+        (Method::GET, &item.get),
+        (Method::POST, &item.post),
+        (Method::PUT, &item.put),
+        (Method::PATCH, &item.patch),
+        (Method::DELETE, &item.delete),
+        (Method::HEAD, &item.head),
+        (Method::OPTIONS, &item.options),
+        (Method::TRACE, &item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_ref().map(|op| (method, op)))
+    .collect()
+}
+
+/// Each documented path with the methods it answers, as an `Allow` header lists
+/// them (`GET, POST`).
+pub fn allowed_methods() -> Vec<(String, String)> {
+    document()
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let allow = methods(item)
+                .iter()
+                .map(|(method, _)| method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (path.clone(), allow)
+        })
+        .collect()
 }

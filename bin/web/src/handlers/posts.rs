@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{HttpResponse, Responder};
+use actix_web::{delete, get, patch, post};
 
 use domain::{Post, Timestamp};
 
@@ -13,11 +14,12 @@ use crate::openapi::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
     Unprocessable, UnsupportedMediaType,
 };
+use crate::routes::ServiceConfig;
 use crate::views::{self, NewPostBody, PostChangesBody, PostPage, PostQuery};
 
 /// Posts the caller may see, newest id first: public ones for everyone, plus the
 /// caller's own drafts, or everything for an admin.
-#[utoipa::path(get, path = "/posts", tag = "posts", params(PostQuery),
+#[utoipa::path(tag = "posts", params(PostQuery),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "One page", body = PostPage),
@@ -26,6 +28,7 @@ use crate::views::{self, NewPostBody, PostChangesBody, PostPage, PostQuery};
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[get("/posts")]
 pub async fn list(
     state: State,
     auth: Auth,
@@ -50,7 +53,7 @@ pub async fn list(
 }
 
 /// One post, if the caller may see it (else 404).
-#[utoipa::path(get, path = "/posts/{id}", tag = "posts",
+#[utoipa::path(tag = "posts",
     params(("id" = i64, Path, description = "Post id")),
     security((), ("bearer" = [])),
     responses(
@@ -61,6 +64,7 @@ pub async fn list(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[get("/posts/{id}")]
 pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Json<views::Post>> {
     let actor = auth.actor();
     let id = id?.into_inner();
@@ -72,7 +76,7 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
 }
 
 /// Creates a post: members write as themselves, admins for any existing author.
-#[utoipa::path(post, path = "/posts", tag = "posts", request_body = NewPostBody,
+#[utoipa::path(tag = "posts", request_body = NewPostBody,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = views::Post,
@@ -86,6 +90,7 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[post("/posts")]
 pub async fn create(
     state: State,
     auth: Auth,
@@ -102,7 +107,7 @@ pub async fn create(
 }
 
 /// Changes a post the caller owns (admins: any). `publishedAt: null` unpublishes.
-#[utoipa::path(patch, path = "/posts/{id}", tag = "posts", request_body = PostChangesBody,
+#[utoipa::path(tag = "posts", request_body = PostChangesBody,
     params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses(
@@ -117,6 +122,7 @@ pub async fn create(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[patch("/posts/{id}")]
 pub async fn update(
     state: State,
     auth: Auth,
@@ -134,7 +140,7 @@ pub async fn update(
 }
 
 /// Deletes a post the caller owns (admins: any).
-#[utoipa::path(delete, path = "/posts/{id}", tag = "posts",
+#[utoipa::path(tag = "posts",
     params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses(
@@ -146,6 +152,7 @@ pub async fn update(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[delete("/posts/{id}")]
 pub async fn delete(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let id = id?.into_inner();
@@ -154,4 +161,13 @@ pub async fn delete(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult
         .write(move |conn| Post::delete(conn, &actor, id, now))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers and documents this module's operations.
+pub(crate) fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list)
+        .service(get)
+        .service(create)
+        .service(update)
+        .service(delete);
 }

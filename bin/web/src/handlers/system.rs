@@ -4,17 +4,18 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use actix_web::get;
 use actix_web::web::{self, Json};
-use utoipa::OpenApi;
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::ApiDoc;
+use crate::routes::ServiceConfig;
 use crate::views::{self, Health, LastBackup, Readiness};
 
 /// The process is alive; also reports the age of the newest verified backup.
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "Alive", body = Health)))]
+#[get("/health")]
 pub async fn health(state: State) -> Json<Health> {
     let executor = state.executor().clone();
     // Reading the backup folder is blocking I/O; liveness must not fail on it.
@@ -38,11 +39,12 @@ pub async fn health(state: State) -> Json<Health> {
 }
 
 /// The database answers and is at exactly this build's schema.
-#[utoipa::path(get, path = "/ready", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, response = crate::openapi::Unavailable),
     ))]
+#[get("/ready")]
 pub async fn ready(state: State) -> ApiResult<Json<Readiness>> {
     let executor = state.executor().clone();
     // Reading the applied migrations is the query that proves the database answers.
@@ -62,12 +64,13 @@ pub async fn ready(state: State) -> ApiResult<Json<Readiness>> {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+#[get("/openapi.json")]
 pub async fn openapi() -> ApiResult<HttpResponse> {
     static DOC: OnceLock<Result<String, String>> = OnceLock::new();
     let doc = DOC.get_or_init(|| {
-        ApiDoc::openapi()
+        crate::routes::document()
             .to_pretty_json()
             .map_err(|e| e.to_string())
     });
@@ -82,4 +85,9 @@ pub async fn openapi() -> ApiResult<HttpResponse> {
 /// Fallback for paths no route matches.
 pub async fn unknown_route() -> ApiResult<HttpResponse> {
     Err(ApiError::NotFound("no route matches this path"))
+}
+
+/// Registers and documents this module's operations.
+pub(crate) fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(health).service(ready).service(openapi);
 }

@@ -3,6 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use actix_web::web::Path;
+use actix_web::{delete, post};
 
 use domain::{Timestamp, Token};
 
@@ -10,11 +11,12 @@ use super::State;
 use crate::error::ApiResult;
 use crate::extract::Auth;
 use crate::openapi::{Forbidden, Internal, NotFound, Unauthorized, Unavailable};
+use crate::routes::ServiceConfig;
 use crate::views::IssuedToken;
 
 /// Issues a token for the caller themselves, or for anyone when an admin asks.
 /// Any request body is ignored.
-#[utoipa::path(post, path = "/users/{id}/tokens", tag = "tokens",
+#[utoipa::path(tag = "tokens",
     params(("id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
@@ -25,6 +27,7 @@ use crate::views::IssuedToken;
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[post("/users/{id}/tokens")]
 pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let user_id = user_id.into_inner();
@@ -39,7 +42,7 @@ pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult
 }
 
 /// Revokes a token: its owner or an admin.
-#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
+#[utoipa::path(tag = "tokens",
     params(("id" = String, Path, description = "Token id")),
     security(("bearer" = [])),
     responses(
@@ -50,6 +53,7 @@ pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[delete("/tokens/{id}")]
 pub async fn revoke(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let id = id.into_inner();
@@ -57,4 +61,9 @@ pub async fn revoke(state: State, auth: Auth, id: Path<String>) -> ApiResult<Htt
         .write(move |conn| Token::revoke(conn, &actor, &id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers and documents this module's operations.
+pub(crate) fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(issue).service(revoke);
 }

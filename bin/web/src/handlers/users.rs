@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{HttpResponse, Responder};
+use actix_web::{delete, get, patch, post};
 
 use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
@@ -14,10 +15,11 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
+use crate::routes::ServiceConfig;
 use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
 
 /// The caller's own account.
-#[utoipa::path(get, path = "/me", tag = "users",
+#[utoipa::path(tag = "users",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = views::User),
@@ -25,6 +27,7 @@ use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[get("/me")]
 pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let user = state
@@ -39,7 +42,7 @@ pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
 }
 
 /// Every user, newest first (admins only).
-#[utoipa::path(get, path = "/users", tag = "users", params(UserQuery),
+#[utoipa::path(tag = "users", params(UserQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page", body = UserPage),
@@ -49,6 +52,7 @@ pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[get("/users")]
 pub async fn list(
     state: State,
     auth: Auth,
@@ -63,7 +67,7 @@ pub async fn list(
 }
 
 /// Creates a user (admins only).
-#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserBody,
+#[utoipa::path(tag = "users", request_body = NewUserBody,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = views::User,
@@ -78,6 +82,7 @@ pub async fn list(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[post("/users")]
 pub async fn create(
     state: State,
     auth: Auth,
@@ -95,7 +100,7 @@ pub async fn create(
 }
 
 /// One user: the caller themselves, or anyone for an admin.
-#[utoipa::path(get, path = "/users/{id}", tag = "users",
+#[utoipa::path(tag = "users",
     params(("id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
@@ -106,6 +111,7 @@ pub async fn create(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[get("/users/{id}")]
 pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let id = id.into_inner();
@@ -116,7 +122,7 @@ pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<v
 }
 
 /// Changes a user: members their own name and email, admins anything.
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UserChangesBody,
+#[utoipa::path(tag = "users", request_body = UserChangesBody,
     params(("id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
@@ -132,6 +138,7 @@ pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<v
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[patch("/users/{id}")]
 pub async fn update(
     state: State,
     auth: Auth,
@@ -148,7 +155,7 @@ pub async fn update(
 }
 
 /// Deletes a user who has no posts, and their tokens (admins only).
-#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+#[utoipa::path(tag = "users",
     params(("id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
@@ -160,6 +167,7 @@ pub async fn update(
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
+#[delete("/users/{id}")]
 pub async fn delete(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let id = id.into_inner();
@@ -167,4 +175,14 @@ pub async fn delete(state: State, auth: Auth, id: Path<String>) -> ApiResult<Htt
         .write(move |conn| User::delete(conn, &actor, &id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers and documents this module's operations.
+pub(crate) fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(me)
+        .service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete);
 }
