@@ -39,18 +39,24 @@ pub mod cli;
 mod config;
 mod error;
 mod executor;
+mod files;
+mod lock;
 mod migrate;
 mod pool;
+mod restore;
+mod retention;
+mod verify;
 
-pub use backup::{
-    Backup, Manifest, Progress, Restored, ServerLock, backup_file, latest_backup, list_backups,
-    restore, verify_backup,
-};
+pub use backup::{Backup, Manifest, Progress, backup_file};
 pub use config::{Config, Synchronous, count_from_env};
 pub use error::{Error, Result, is_busy};
 pub use executor::Executor;
+pub use lock::ServerLock;
 pub use migrate::{MigrationStatus, Migrator};
 pub use pool::{Db, PooledConnection, pragma};
+pub use restore::{Restored, restore};
+pub use retention::{latest_backup, list_backups};
+pub use verify::verify_backup;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 

@@ -116,7 +116,7 @@ impl Db {
     /// both pools, and checks that every pragma took on a connection of each.
     pub fn open(config: &Config) -> Result<Db, Error> {
         let path = &config.database_path;
-        crate::backup::create_parent(path)?;
+        crate::files::create_parent(path)?;
         let url = path.to_str().ok_or_else(|| Error::Config {
             key: "DATABASE_URL",
             message: "the path must be valid UTF-8".into(),
