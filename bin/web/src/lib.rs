@@ -10,6 +10,7 @@ pub mod extract;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
+pub mod requests;
 pub mod routes;
 pub mod views;
 

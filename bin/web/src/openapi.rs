@@ -11,7 +11,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::error::{FieldProblem, Problem};
-use crate::views;
 
 #[derive(Debug, ToResponse)]
 #[response(
@@ -104,19 +103,6 @@ impl Modify for BearerAuth {
         schemas(
             Problem,
             FieldProblem,
-            views::Role,
-            views::User,
-            views::Post,
-            views::PostPage,
-            views::UserPage,
-            views::IssuedToken,
-            views::Readiness,
-            views::Health,
-            views::LastBackup,
-            views::NewUserBody,
-            views::UserChangesBody,
-            views::NewPostBody,
-            views::PostChangesBody,
         ),
         responses(
             BadRequest,

@@ -23,8 +23,9 @@ pub struct Restored {
 }
 
 /// Replaces the database with a verified backup. Refuses while a server holds the
-/// database, keeps the current file as a pre-restore copy, swaps the file in
-/// atomically and removes the old `-wal`/`-shm`.
+/// database, keeps the current file (with its `-wal`) as a pre-restore copy,
+/// stages a synced copy of the backup beside the database, removes the old
+/// `-wal`/`-shm`, then renames the staged copy over the database.
 pub fn restore<S: MigrationSource<Sqlite>>(
     config: &Config,
     migrations: &S,

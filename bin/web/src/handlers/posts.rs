@@ -14,8 +14,9 @@ use crate::openapi::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
     Unprocessable, UnsupportedMediaType,
 };
+use crate::requests::{NewPostBody, PostChangesBody, PostQuery};
 use crate::routes::ServiceConfig;
-use crate::views::{self, NewPostBody, PostChangesBody, PostPage, PostQuery};
+use crate::views::{self, PostPage};
 
 /// Posts the caller may see, newest id first: public ones for everyone, plus the
 /// caller's own drafts, or everything for an admin.

@@ -15,8 +15,9 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
+use crate::requests::{NewUserBody, UserChangesBody, UserQuery};
 use crate::routes::ServiceConfig;
-use crate::views::{self, NewUserBody, UserChangesBody, UserPage, UserQuery};
+use crate::views::{self, UserPage};
 
 /// The caller's own account.
 #[utoipa::path(tag = "users",
