@@ -1,5 +1,7 @@
 //! Operations endpoints: liveness, readiness and the OpenAPI document. They ignore
-//! the `Authorization` header.
+//! the `Authorization` header, and `/health` and `/ready` run their checks on
+//! actix's blocking threads (`web::block`), not on `db`'s executor: a read lane
+//! saturated by requests must not make a live server look dead or unready.
 
 use std::sync::OnceLock;
 
@@ -19,6 +21,7 @@ use crate::views::{self, Health, LastBackup, Readiness};
 pub async fn health(state: State) -> Json<Health> {
     let executor = state.executor().clone();
     // Reading the backup folder is blocking I/O; liveness must not fail on it.
+    // Ignoring a failed `web::block` is deliberate: the process is alive anyway.
     let latest = web::block(move || db::latest_backup(executor.db().config()))
         .await
         .ok()
