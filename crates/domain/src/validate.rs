@@ -86,7 +86,20 @@ impl Email {
     }
 }
 
-/// Text that is trimmed and must be `1..=max` characters after trimming.
+/// A control character: C0 (U+0000..U+001F), DEL, or C1 (U+0080..U+009F).
+fn is_control(c: char) -> bool {
+    c.is_control()
+}
+
+/// A Unicode bidirectional embedding, override or isolate (U+202A..U+202E,
+/// U+2066..U+2069): text that displays in another order than it is stored,
+/// the "Trojan Source" trick.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text that is trimmed and must be `1..=max` characters after trimming, with no
+/// control or bidirectional control character: a one-line label shown to others.
 fn trimmed(raw: &str, max: usize) -> Result<String, String> {
     let value = raw.trim();
     if value.is_empty() {
@@ -94,6 +107,12 @@ fn trimmed(raw: &str, max: usize) -> Result<String, String> {
     }
     if chars(value) > max {
         return Err(format!("must be at most {max} characters"));
+    }
+    if let Some(c) = value.chars().find(|&c| is_control(c) || is_bidi_control(c)) {
+        return Err(format!(
+            "must not contain control or bidirectional control characters (found U+{:04X})",
+            u32::from(c)
+        ));
     }
     Ok(value.to_owned())
 }
@@ -130,7 +149,8 @@ impl Title {
     }
 }
 
-/// Post content: at most 100 000 characters, stored exactly as sent.
+/// Post content: at most 100 000 characters, stored exactly as sent. Line breaks
+/// and tabs are text; any other control character is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content(String);
 
@@ -140,6 +160,16 @@ impl Content {
     pub fn parse(raw: String) -> Result<Self, String> {
         if chars(&raw) > Self::MAX {
             return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        if let Some(c) = raw
+            .chars()
+            .find(|&c| is_control(c) && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(format!(
+                "must not contain control characters other than line breaks and tabs \
+                 (found U+{:04X})",
+                u32::from(c)
+            ));
         }
         Ok(Self(raw))
     }
@@ -249,9 +279,51 @@ mod tests {
     }
 
     #[test]
+    fn names_and_titles_refuse_control_and_bidi_characters() {
+        for bad in [
+            "a\u{0}b",
+            "tab\there",
+            "line\nbreak",
+            "del\u{7f}",
+            "c1\u{85}next",
+            "c1\u{9f}",
+            "rlo\u{202e}txt",
+            "lre\u{202a}",
+            "isolate\u{2066}x",
+            "pdi\u{2069}",
+        ] {
+            assert!(Name::parse(bad).is_err(), "name {bad:?} accepted");
+            assert!(Title::parse(bad).is_err(), "title {bad:?} accepted");
+        }
+        // Outside the ranges: ordinary letters, emoji, a zero-width joiner.
+        for good in [
+            "Ada Lovelace",
+            "Zoë 😀",
+            "family 👨\u{200d}👩",
+            "\u{2065}ok",
+        ] {
+            assert!(Name::parse(good).is_ok(), "name {good:?} refused");
+        }
+        // Surrounding whitespace, line breaks included, is trimmed, not refused.
+        assert_eq!(
+            Title::parse("\n Hello \t").map(|t| t.0),
+            Ok("Hello".to_owned())
+        );
+    }
+
+    #[test]
     fn content_is_kept_verbatim_and_bounded() {
-        let raw = "  line\u{0}\u{202e}😀  ".to_owned();
+        let raw = "  line\r\n\ttab \u{202e}😀  ".to_owned();
         assert_eq!(Content::parse(raw.clone()).map(|c| c.0), Ok(raw));
+        for bad in [
+            "nul\u{0}",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{85}",
+            "esc\u{1b}[31m",
+        ] {
+            assert!(Content::parse(bad.into()).is_err(), "{bad:?} accepted");
+        }
         assert!(Content::parse(String::new()).is_ok());
         assert!(Content::parse("é".repeat(100_000)).is_ok());
         assert!(Content::parse("é".repeat(100_001)).is_err());

@@ -130,19 +130,22 @@ async fn awkward_text_is_stored_verbatim() {
     let (admin, alice) = admin_and_alice(&t);
     let app = app!(t.db);
     let contents = [
-        "nul \u{0} inside",
-        "\u{0}",
         "right\u{202e}to\u{200f}left \u{200b} marks",
         "emoji 😀👩‍👩‍👧‍👦🏳️‍🌈 and 𝕌𝕟𝕚𝕔𝕠𝕕𝕖",
         "'); DROP TABLE posts; --",
         "\" OR 1=1 --",
         "Robert'); DELETE FROM users WHERE ('1'='1",
         "  leading and trailing spaces  \n\t",
+        "lines\r\nand\ttabs",
         "<script>alert(1)</script>",
         "",
     ];
     for content in contents {
-        let title = format!("{content}title");
+        // Titles take the same text where it is allowed in a one-line label.
+        let title = format!(
+            "{}title",
+            content.replace(['\u{202e}', '\n', '\r', '\t'], " ")
+        );
         let body =
             json!({"title": title, "content": content, "publishedAt": "2020-01-01T00:00:00Z"});
         let created = send!(app, json_post("/posts", &alice.token, body.to_string()));
@@ -184,6 +187,124 @@ async fn awkward_text_is_stored_verbatim() {
             .insert_header(bearer(&admin.token))
     );
     assert_eq!(users.json()["items"].as_array().map(Vec::len), Some(3));
+}
+
+/// Text that would display as something else, or break a log or a terminal, is
+/// never stored: control characters anywhere but line breaks and tabs in content,
+/// and bidirectional controls in names and titles, are 422 naming the field.
+#[actix_web::test]
+async fn hostile_text_is_422_and_nothing_is_stored() {
+    let t = common::database(|c| c);
+    let (admin, alice) = admin_and_alice(&t);
+    let app = app!(t.db);
+    let post = common::post(&t.db, &alice, "kept", None);
+    let cases: &[(&str, &str, Value, &str)] = &[
+        (
+            "POST",
+            "/posts",
+            json!({"title": "a\u{202e}b", "content": "c"}),
+            "title",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "a\u{2066}b", "content": "c"}),
+            "title",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "a\u{7}b", "content": "c"}),
+            "title",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "a\u{85}b", "content": "c"}),
+            "title",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "t", "content": "nul\u{0}"}),
+            "content",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "t", "content": "\u{1b}[2J"}),
+            "content",
+        ),
+        (
+            "POST",
+            "/posts",
+            json!({"title": "t", "content": "del\u{7f}"}),
+            "content",
+        ),
+        (
+            "PATCH",
+            "/posts/{post}",
+            json!({"title": "x\u{9b}y"}),
+            "title",
+        ),
+        (
+            "PATCH",
+            "/posts/{post}",
+            json!({"content": "x\u{0}y"}),
+            "content",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"email": "e@x.y", "name": "a\u{202b}b"}),
+            "name",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"email": "e@x.y", "name": "a\tb"}),
+            "name",
+        ),
+        (
+            "PATCH",
+            "/users/{alice}",
+            json!({"name": "a\u{2069}"}),
+            "name",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let path = path
+            .replace("{post}", &post.to_string())
+            .replace("{alice}", &alice.id);
+        let reply = send!(
+            app,
+            json_post(&path, &admin.token, body.to_string())
+                .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+        );
+        assert_eq!(
+            reply.status,
+            422,
+            "{method} {path} {body}: {}",
+            reply.text()
+        );
+        assert_eq!(reply.json()["errors"][0]["field"], *field, "{body}");
+    }
+    let posts = send!(
+        app,
+        TestRequest::get()
+            .uri("/posts?limit=100")
+            .insert_header(bearer(&admin.token))
+    );
+    let items = posts.json()["items"].clone();
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    assert_eq!(items[0]["title"], "kept");
+    let me = send!(
+        app,
+        TestRequest::get()
+            .uri("/me")
+            .insert_header(bearer(&alice.token))
+    );
+    assert_eq!(me.json()["name"], "alice");
 }
 
 #[actix_web::test]
