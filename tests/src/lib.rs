@@ -15,7 +15,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// The admin token every test server is seeded with.
-pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "end-to-end-admin-token-0123456789abcdef";
 
 /// A built binary of this workspace, next to the test executable's folder.
 pub fn bin(name: &str) -> PathBuf {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use db::Db;
 use domain::models::post::NewPost;
+use domain::models::token::ADMIN_TOKEN_LABEL;
 use domain::models::user::NewUser;
 use domain::{Post, Role, Timestamp, Token};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,17 +52,49 @@ fn main() -> anyhow::Result<()> {
         }
     );
     if let Some(token) = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()) {
-        if token.len() < 16 {
-            bail!("ADMIN_TOKEN must be at least 16 characters");
-        }
-        db.write(|c| Token::register(c, ADMIN_ID, &token, Timestamp::now()))?;
+        check_admin_token(&token)?;
+        let now = Timestamp::now();
+        let revoked = db.write(|c| {
+            Token::register(c, ADMIN_ID, &token, ADMIN_TOKEN_LABEL, now)?;
+            Token::revoke_labelled_except(c, ADMIN_ID, ADMIN_TOKEN_LABEL, &token)
+        })?;
         println!("admin token from ADMIN_TOKEN: registered");
+        if revoked > 0 {
+            println!("admin token: the previous ADMIN_TOKEN changed, its token is revoked");
+        }
     }
     if let Some(demo) = args.demo {
         let [users, posts] = demo[..] else {
             bail!("--demo takes USERS and POSTS");
         };
         seed_demo(&db, users, posts)?;
+    }
+    Ok(())
+}
+
+/// The shortest `ADMIN_TOKEN` the seed registers: 32 characters of a random
+/// secret (`make run` writes 43) are far beyond guessing.
+const ADMIN_TOKEN_MIN: usize = 32;
+/// Values documentation and examples show, which must never become a credential.
+const ADMIN_TOKEN_PLACEHOLDERS: [&str; 3] = [
+    "change-me-local-admin-token",
+    "replace-with-a-random-secret-of-32-or-more-characters",
+    "your-admin-token",
+];
+
+fn check_admin_token(token: &str) -> anyhow::Result<()> {
+    if ADMIN_TOKEN_PLACEHOLDERS.contains(&token) {
+        bail!(
+            "ADMIN_TOKEN is a placeholder from the documentation; set a random secret \
+             (delete it from .env and `make run` writes one)"
+        );
+    }
+    let length = token.chars().count();
+    if length < ADMIN_TOKEN_MIN {
+        bail!(
+            "ADMIN_TOKEN must be at least {ADMIN_TOKEN_MIN} characters (it has {length}); \
+             delete it from .env and `make run` writes a random one"
+        );
     }
     Ok(())
 }

@@ -10,11 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::{Data, JsonConfig, PathConfig, QueryConfig};
+use actix_web::mime::{self, Mime};
+use actix_web::web::{Bytes, Data, JsonConfig, PathConfig, PayloadConfig, QueryConfig};
 use actix_web::{FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
 
-use domain::{Actor, Token};
+use domain::{Actor, Timestamp, Token};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -29,6 +32,44 @@ pub fn json_config() -> JsonConfig {
     JsonConfig::default()
         .limit(BODY_LIMIT)
         .error_handler(|err, _| ApiError::from(&err).into())
+}
+
+/// The same limit for bodies read as bytes (an optional JSON body).
+pub fn payload_config() -> PayloadConfig {
+    PayloadConfig::new(BODY_LIMIT)
+}
+
+/// An optional JSON body: `None` when the body is empty; otherwise it must be
+/// `application/json` (415) and parse strictly (400), like a required one.
+pub fn optional_json<T: DeserializeOwned>(
+    request: &HttpRequest,
+    body: Input<Bytes>,
+) -> Result<Option<T>, ApiError> {
+    let body = body.map_err(|err| {
+        if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("the body could not be read".into())
+        }
+    })?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|err| ApiError::BadRequest(format!("JSON body: {err}")))
 }
 
 pub fn path_config() -> PathConfig {
@@ -90,11 +131,15 @@ impl FromRequest for Auth {
             };
             let state =
                 state.ok_or_else(|| ApiError::Internal("AppState is not registered".into()))?;
-            state
-                .read(move |conn| Token::authenticate(conn, &secret))
+            let now = Timestamp::now();
+            let found = state
+                .read(move |conn| Token::authenticate(conn, &secret, now))
                 .await?
-                .map(Auth)
-                .ok_or(ApiError::Unauthorized)
+                .ok_or(ApiError::Unauthorized)?;
+            if found.stale_last_used {
+                state.touch_token(found.token_id, now);
+            }
+            Ok(Auth(found.actor))
         })
     }
 }

@@ -14,6 +14,9 @@ pub mod requests;
 pub mod routes;
 pub mod views;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, from_fn};
@@ -28,7 +31,13 @@ pub use routes::Operation;
 #[derive(Debug, Clone)]
 pub struct AppState {
     executor: db::Executor,
+    /// Tokens whose "last used" this process wrote, with when: at most one write
+    /// an hour per token, however many requests carry it.
+    touched: Arc<Mutex<HashMap<String, i64>>>,
 }
+
+/// Forget remembered tokens past this many, so the map stays small.
+const TOUCHED_MAX: usize = 10_000;
 
 impl AppState {
     /// Starts the database threads (`DB_READ_THREADS` readers and one writer),
@@ -36,7 +45,36 @@ impl AppState {
     pub fn new(db: db::Db) -> Result<Self, db::Error> {
         Ok(Self {
             executor: db::Executor::start(db)?,
+            touched: Arc::default(),
         })
+    }
+
+    /// Records, off the request's path, that the token `id` was used at `now`: a
+    /// job on the write lane that nobody awaits, at most once an hour per token,
+    /// so a request that only reads stays a read.
+    pub fn touch_token(&self, id: String, now: domain::Timestamp) {
+        {
+            let Ok(mut touched) = self.touched.lock() else {
+                return;
+            };
+            let due = now.unix() - domain::models::token::LAST_USED_GRANULARITY_SECS;
+            if touched.get(&id).is_some_and(|&at| at > due) {
+                return;
+            }
+            if touched.len() >= TOUCHED_MAX {
+                touched.clear();
+            }
+            touched.insert(id.clone(), now.unix());
+        }
+        let executor = self.executor.clone();
+        actix_web::rt::spawn(async move {
+            let written = executor
+                .write(move |conn| domain::Token::touch(conn, &id, now))
+                .await;
+            if let Err(err) = written {
+                tracing::warn!(error = %err, "could not record a token's last use");
+            }
+        });
     }
 
     pub fn db(&self) -> &db::Db {
@@ -74,6 +112,7 @@ impl AppState {
 /// `Data<AppState>` as app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(extract::json_config())
+        .app_data(extract::payload_config())
         .app_data(extract::path_config())
         .app_data(extract::query_config());
     // Registered and documented in one pass; the document itself is built once,

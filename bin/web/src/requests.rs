@@ -30,6 +30,17 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// `POST /users/{id}/tokens`, optional: without a body the token never expires.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewTokenBody {
+    /// When the token stops working; must be in the future. Absent or `null`:
+    /// never.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -157,10 +168,11 @@ fn page_request(limit: Option<&str>, cursor: Option<String>) -> Result<PageReque
     Ok(PageRequest { limit, cursor })
 }
 
-/// Query of `GET /users`. Unknown parameters are ignored; known ones must parse.
+/// Query of a list with no filters (`GET /users`, `GET /users/{id}/tokens`).
+/// Unknown parameters are ignored; known ones must parse.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct UserQuery {
+pub struct PageQuery {
     /// Page size, 1..=100 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -168,7 +180,7 @@ pub struct UserQuery {
     cursor: Option<String>,
 }
 
-impl UserQuery {
+impl PageQuery {
     pub fn parse(self) -> Result<PageRequest, ApiError> {
         page_request(self.limit.as_deref(), self.cursor)
     }

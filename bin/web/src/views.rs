@@ -117,8 +117,8 @@ impl From<domain::Page<domain::User>> for UserPage {
     }
 }
 
-/// A token just issued: the secret is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+/// A token just issued: the secret is shown this once. `Debug` never shows it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedToken {
     pub id: String,
@@ -126,6 +126,18 @@ pub struct IssuedToken {
     pub token: String,
     #[schema(format = DateTime, example = "2026-11-26T10:00:00Z")]
     pub created_at: String,
+    /// `null`: never expires.
+    #[schema(format = DateTime, required = true, example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<domain::IssuedToken> for IssuedToken {
@@ -134,6 +146,51 @@ impl From<domain::IssuedToken> for IssuedToken {
             id: token.id,
             token: token.secret,
             created_at: rfc3339(token.created_at),
+            expires_at: token.expires_at.map(rfc3339),
+        }
+    }
+}
+
+/// A token as listed: never its secret or hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub id: String,
+    #[schema(format = DateTime, example = "2026-11-26T10:00:00Z")]
+    pub created_at: String,
+    /// Written at most once an hour, so it may lag by up to an hour; `null`
+    /// when never used.
+    #[schema(format = DateTime, required = true, example = "2026-11-26T11:00:00Z")]
+    pub last_used_at: Option<String>,
+    /// `null`: never expires.
+    #[schema(format = DateTime, required = true, example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<String>,
+}
+
+/// One page of a user's tokens, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPage {
+    pub items: Vec<TokenInfo>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+impl From<domain::Page<domain::Token>> for TokenPage {
+    fn from(page: domain::Page<domain::Token>) -> Self {
+        Self {
+            items: page
+                .items
+                .into_iter()
+                .map(|t| TokenInfo {
+                    id: t.id,
+                    created_at: rfc3339(t.created_at),
+                    last_used_at: t.last_used_at.map(rfc3339),
+                    expires_at: t.expires_at.map(rfc3339),
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
         }
     }
 }

@@ -10,6 +10,7 @@ pub struct CursorError;
 
 const POSTS: &str = "p1";
 const USERS: &str = "u1";
+const TOKENS: &str = "t1";
 
 fn encode(parts: &[&str]) -> String {
     URL_SAFE_NO_PAD.encode(parts.join("\n"))
@@ -54,6 +55,17 @@ pub fn encode_user(created_at: i64, id: &str) -> String {
 
 pub fn decode_user(cursor: &str) -> Result<(i64, String), CursorError> {
     let mut parts = decode(cursor, USERS, 2)?;
+    let id = parts.pop().ok_or(CursorError)?;
+    Ok((number(&parts[0])?, id))
+}
+
+/// Position after the token created at `created_at` (Unix seconds) with this id.
+pub fn encode_token(created_at: i64, id: &str) -> String {
+    encode(&[TOKENS, &created_at.to_string(), id])
+}
+
+pub fn decode_token(cursor: &str) -> Result<(i64, String), CursorError> {
+    let mut parts = decode(cursor, TOKENS, 2)?;
     let id = parts.pop().ok_or(CursorError)?;
     Ok((number(&parts[0])?, id))
 }

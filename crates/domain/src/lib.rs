@@ -15,7 +15,7 @@ pub mod validate;
 
 pub use cursor::CursorError;
 pub use models::post::{NewPostInput, Post, PostChangesInput, PostFilter};
-pub use models::token::{IssuedToken, Token};
+pub use models::token::{Authenticated, IssuedToken, Token};
 pub use models::user::{NewUserInput, User, UserChangesInput};
 pub use time::Timestamp;
 pub use validate::{Email, FieldError, Name, Role, ValidationErrors};

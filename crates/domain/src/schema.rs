@@ -16,6 +16,9 @@ diesel::table! {
         user_id -> Text,
         token_hash -> Text,
         created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        label -> Nullable<Text>,
     }
 }
 

@@ -1,44 +1,92 @@
-//! API tokens: issued for a user (shown once), revoked by their owner or an admin.
+//! API tokens: issued for a user (shown once, optionally expiring), listed without
+//! their secrets, revoked by their owner or an admin.
 
-use actix_web::HttpResponse;
 use actix_web::http::header;
-use actix_web::web::Path;
-use actix_web::{delete, post};
+use actix_web::web::{Bytes, Json, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{delete, get, post};
 
 use domain::{Timestamp, Token};
 
 use super::State;
 use crate::error::ApiResult;
-use crate::extract::Auth;
-use crate::openapi::{Forbidden, Internal, NotFound, Unauthorized, Unavailable};
+use crate::extract::{Auth, Input, optional_json};
+use crate::openapi::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
+use crate::requests::{NewTokenBody, PageQuery};
 use crate::routes::ServiceConfig;
-use crate::views::IssuedToken;
+use crate::views::{IssuedToken, TokenPage};
 
 /// Issues a token for the caller themselves, or for anyone when an admin asks.
-/// Any request body is ignored.
+/// The body is optional: without one, or without `expiresAt`, the token never
+/// expires.
 #[utoipa::path(tag = "tokens",
     params(("id" = String, Path, description = "User id")),
+    request_body(content = Option<NewTokenBody>, description = "Optional"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Issued; the secret is shown this once", body = IssuedToken),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
+#[post("/users/{id}/tokens")]
+pub async fn issue(
+    state: State,
+    auth: Auth,
+    user_id: Path<String>,
+    request: HttpRequest,
+    body: Input<Bytes>,
+) -> ApiResult<HttpResponse> {
+    let actor = auth.member()?;
+    let user_id = user_id.into_inner();
+    let body: NewTokenBody = optional_json(&request, body)?.unwrap_or_default();
+    let expires_at = body.expires_at.map(Timestamp::from);
+    let now = Timestamp::now();
+    let issued = state
+        .write(move |conn| Token::issue(conn, &actor, &user_id, expires_at, now))
+        .await?;
+    Ok(HttpResponse::Created()
+        // The secret must not linger in caches.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(IssuedToken::from(issued)))
+}
+
+/// A user's tokens, newest first, never their secrets: the user themselves, or
+/// anyone's for an admin.
+#[utoipa::path(tag = "tokens", params(("id" = String, Path, description = "User id"), PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", body = TokenPage),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     ))]
-#[post("/users/{id}/tokens")]
-pub async fn issue(state: State, auth: Auth, user_id: Path<String>) -> ApiResult<HttpResponse> {
+#[get("/users/{id}/tokens")]
+pub async fn list(
+    state: State,
+    auth: Auth,
+    user_id: Path<String>,
+    query: Input<Query<PageQuery>>,
+) -> ApiResult<Json<TokenPage>> {
     let actor = auth.member()?;
     let user_id = user_id.into_inner();
-    let now = Timestamp::now();
-    let issued = state
-        .write(move |conn| Token::issue(conn, &actor, &user_id, now))
+    let page = query?.into_inner().parse()?;
+    let found = state
+        .read(move |conn| Token::list(conn, &actor, &user_id, page.cursor.as_deref(), page.limit))
         .await?;
-    Ok(HttpResponse::Created()
-        // The secret must not linger in caches.
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(IssuedToken::from(issued)))
+    Ok(Json(found.into()))
 }
 
 /// Revokes a token: its owner or an admin.
@@ -65,5 +113,5 @@ pub async fn revoke(state: State, auth: Auth, id: Path<String>) -> ApiResult<Htt
 
 /// Registers and documents this module's operations.
 pub(crate) fn routes(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(issue).service(revoke);
+    cfg.service(issue).service(list).service(revoke);
 }

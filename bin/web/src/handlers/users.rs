@@ -15,7 +15,7 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
-use crate::requests::{NewUserBody, UserChangesBody, UserQuery};
+use crate::requests::{NewUserBody, PageQuery, UserChangesBody};
 use crate::routes::ServiceConfig;
 use crate::views::{self, UserPage};
 
@@ -43,7 +43,7 @@ pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
 }
 
 /// Every user, newest first (admins only).
-#[utoipa::path(tag = "users", params(UserQuery),
+#[utoipa::path(tag = "users", params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page", body = UserPage),
@@ -57,7 +57,7 @@ pub async fn me(state: State, auth: Auth) -> ApiResult<Json<views::User>> {
 pub async fn list(
     state: State,
     auth: Auth,
-    query: Input<Query<UserQuery>>,
+    query: Input<Query<PageQuery>>,
 ) -> ApiResult<Json<UserPage>> {
     let actor = auth.member()?;
     let page = query?.into_inner().parse()?;

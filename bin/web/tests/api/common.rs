@@ -62,7 +62,7 @@ pub fn member(db: &db::Db, email: &str, role: Option<&str>) -> Member {
             id: user.id.clone(),
             role: user.role,
         };
-        let token = Token::issue(conn, &actor, &user.id, now)?;
+        let token = Token::issue(conn, &actor, &user.id, None, now)?;
         Ok(Member {
             id: user.id,
             token: token.secret,

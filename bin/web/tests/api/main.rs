@@ -10,3 +10,4 @@ mod operations;
 mod pagination;
 mod permissions;
 mod routes;
+mod tokens;

@@ -435,7 +435,8 @@ async fn issued_tokens_work_once_revoked_they_do_not() {
     assert_eq!(issued.header("cache-control"), Some("no-store"));
     let token = issued.json();
     let keys: Vec<&String> = token.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["createdAt", "id", "token"]);
+    assert_eq!(keys, ["createdAt", "expiresAt", "id", "token"]);
+    assert_eq!(token["expiresAt"], Value::Null);
     let header = format!("Bearer {}", token["token"].as_str().unwrap());
     let me = send!(
         app,
