@@ -5,6 +5,7 @@
 //! `main.rs` and the tests build the same application with [`app`] (or
 //! [`configure`] plus [`AppState`] as app data inside another `App`).
 
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -104,6 +105,7 @@ fn register(cfg: &mut web::ServiceConfig, replacement: Option<Replacement>) {
         }
         cfg.service(resource);
     }
+    docs::configure(cfg);
     cfg.default_service(web::to(handlers::system::unknown_route));
 }
 
