@@ -5,6 +5,7 @@
 //! `main.rs` and the tests build the same application with [`app`] (or
 //! [`configure`] plus [`AppState`] as app data inside another `App`).
 
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -126,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
         })));
     }
+    docs::configure(cfg);
     cfg.default_service(web::to(handlers::system::unknown_route));
 }
 
