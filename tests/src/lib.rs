@@ -135,6 +135,15 @@ impl Sandbox {
     }
 }
 
+/// This build's migrations by the names the commands print, oldest first. Tests
+/// that name a migration take it from here, so adding one breaks none of them.
+pub fn migrations() -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let mut found = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&db::MIGRATIONS).unwrap();
+    found.sort_by_key(|m| m.name().version().to_string());
+    found.iter().map(|m| m.name().to_string()).collect()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
