@@ -7,6 +7,9 @@ mod common;
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use db::{Config, Db, Error, ServerLock};
 use diesel::connection::SimpleConnection;
@@ -42,6 +45,19 @@ fn add_posts(db: &Db, n: usize) {
         Ok::<_, domain::Error>(())
     })
     .unwrap();
+}
+
+/// Backups are named by the millisecond they start: waits until the clock has
+/// passed `at`, so the next one gets a name of its own.
+fn next_millisecond_after(at: DateTime<Utc>) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Utc::now().timestamp_millis() <= at.timestamp_millis() {
+        assert!(
+            Instant::now() < deadline,
+            "the clock did not pass {at} within a second"
+        );
+        std::thread::yield_now();
+    }
 }
 
 /// Where `table`'s b-tree root page starts in the file at `path`. Damage there is
@@ -102,9 +118,10 @@ fn backup_is_verified_described_and_retained() {
     assert_eq!(&on_disk, m);
     db::verify_backup(&first.path, &db::MIGRATIONS, &none).unwrap();
 
+    let mut last = first.manifest.created_at;
     for _ in 0..3 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        db::backup_file(&config, &none).unwrap();
+        next_millisecond_after(last);
+        last = db::backup_file(&config, &none).unwrap().manifest.created_at;
     }
     let backups = db::list_backups(&config).unwrap();
     assert_eq!(backups.len(), 2);
