@@ -1,5 +1,9 @@
 //! Nothing acknowledged is lost: kill -9 under load, backups under load, kill -9
 //! during a backup, SIGTERM under load. Real binaries, loopback only.
+//!
+//! The kill moments are random. The seed is printed on stderr (shown with
+//! `--nocapture` and in a failure's output); `CRASH_SEED=<seed> cargo test -p
+//! end-to-end --test crash` runs it again with the same kill timings.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -110,14 +114,20 @@ fn post_ids(conn: &mut SqliteConnection) -> BTreeSet<i64> {
         .collect()
 }
 
-/// A small deterministic generator, seeded from the clock and printed, so a
-/// failing round can be replayed.
+/// A small deterministic generator, seeded from `CRASH_SEED` when set, else from
+/// the clock, and printed, so a failing round can be replayed.
 fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    println!("random seed {seed}");
+    let seed = match std::env::var("CRASH_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("CRASH_SEED={text:?} is not a u64: {e}")),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("crash test random seed {seed} (replay with CRASH_SEED={seed})");
     let mut x = seed | 1;
     move |bound| {
         x ^= x << 13;
