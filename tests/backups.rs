@@ -4,10 +4,9 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::fs;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use end_to_end::{ADMIN_TOKEN, Sandbox, dump};
+use end_to_end::{ADMIN_TOKEN, Sandbox, dump, wait_for};
 use serde_json::json;
 
 const POSTS: &str = "id, title, content, author_id, published_at";
@@ -89,18 +88,18 @@ fn the_server_takes_scheduled_backups_and_health_reports_their_age() {
         Some(&json!({"title": "kept", "content": "in the backup"})),
     );
     assert_eq!(created.status, 201);
-    let started = Instant::now();
-    let health = loop {
-        let health = server.call("GET", "/health", None, None);
-        if !health.body["lastBackup"].is_null() {
-            break health;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no scheduled backup"
-        );
-        thread::sleep(Duration::from_millis(100));
-    };
+    let health = wait_for(
+        "/health to report a scheduled backup",
+        Duration::from_secs(20),
+        || {
+            let health = server.call("GET", "/health", None, None);
+            if health.body["lastBackup"].is_null() {
+                Err(health.body)
+            } else {
+                Ok(health)
+            }
+        },
+    );
     let age = health.body["lastBackup"]["ageSeconds"].as_i64().unwrap();
     assert!((0..20).contains(&age), "{:?}", health.body);
     let file = health.body["lastBackup"]["file"].as_str().unwrap();

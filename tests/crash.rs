@@ -1,5 +1,9 @@
 //! Nothing acknowledged is lost: kill -9 under load, backups under load, kill -9
 //! during a backup, SIGTERM under load. Real binaries, loopback only.
+//!
+//! The kill moments are random. The seed is printed on stderr (shown with
+//! `--nocapture` and in a failure's output); `CRASH_SEED=<seed> cargo test -p
+//! end-to-end --test crash` runs it again with the same kill timings.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -8,10 +12,10 @@ use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
-use end_to_end::{ADMIN_TOKEN, Sandbox, Server, integrity};
+use end_to_end::{ADMIN_TOKEN, Sandbox, Server, integrity, wait_for};
 use serde_json::json;
 
 const CLIENTS: usize = 32;
@@ -69,6 +73,28 @@ impl Load {
         self.acked.lock().unwrap().clone()
     }
 
+    /// Waits until at least `n` posts are acknowledged, so the load is known to be
+    /// flowing; returns those acknowledged so far.
+    fn wait_for_acks(&self, n: usize) -> BTreeSet<i64> {
+        wait_for(
+            &format!("{n} acknowledged posts"),
+            Duration::from_secs(30),
+            || {
+                let acked = self.acked_now();
+                assert!(
+                    !self.threads.iter().all(|t| t.is_finished()),
+                    "every client stopped after {} acknowledged posts",
+                    acked.len()
+                );
+                if acked.len() >= n {
+                    Ok(acked)
+                } else {
+                    Err(format!("{} so far", acked.len()))
+                }
+            },
+        )
+    }
+
     fn finish(self) -> BTreeSet<i64> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
@@ -88,14 +114,20 @@ fn post_ids(conn: &mut SqliteConnection) -> BTreeSet<i64> {
         .collect()
 }
 
-/// A small deterministic generator, seeded from the clock and printed, so a
-/// failing round can be replayed.
+/// A small deterministic generator, seeded from `CRASH_SEED` when set, else from
+/// the clock, and printed, so a failing round can be replayed.
 fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    println!("random seed {seed}");
+    let seed = match std::env::var("CRASH_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("CRASH_SEED={text:?} is not a u64: {e}")),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("crash test random seed {seed} (replay with CRASH_SEED={seed})");
     let mut x = seed | 1;
     move |bound| {
         x ^= x << 13;
@@ -114,7 +146,9 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
     for round in 0..10 {
         let server = s.serve(&[]);
         let load = Load::start(&server);
-        thread::sleep(Duration::from_millis(100 + random(400)));
+        load.wait_for_acks(1);
+        // Not a wait: the random moment of the kill is what this test varies.
+        thread::sleep(Duration::from_millis(random(400)));
         server.kill9();
         let acked = load.finish();
         total += acked.len();
@@ -148,7 +182,7 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
     s.prepare();
     let server = s.serve(&[]);
     let load = Load::start(&server);
-    thread::sleep(Duration::from_millis(500));
+    load.wait_for_acks(50);
     let status = server.terminate();
     let acked = load.finish();
     assert!(status.success(), "exit status {status:?}");
@@ -179,8 +213,7 @@ fn backup_under_load_holds_everything_acknowledged_before_it_began() {
     s.prepare();
     let server = s.serve(&[]);
     let load = Load::start(&server);
-    thread::sleep(Duration::from_millis(300));
-    let before = load.acked_now();
+    let before = load.wait_for_acks(50);
     let out = s.run("web", &["backup"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("verified"), "{text}");
@@ -220,28 +253,22 @@ fn kill_9_during_a_backup_leaves_no_final_file_and_the_next_backup_succeeds() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
     // Kill it once its temporary file exists, i.e. in the middle of the snapshot.
-    loop {
-        let partial = fs::read_dir(&backups)
-            .map(|d| {
+    wait_for(
+        "the backup's .partial file",
+        Duration::from_secs(30),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "backup ended before it could be killed"
+            );
+            let partial = fs::read_dir(&backups).is_ok_and(|d| {
                 d.flatten()
                     .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-            })
-            .unwrap_or(false);
-        if partial {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no backup started"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "backup ended before it could be killed"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
+            });
+            partial.then_some(()).ok_or("none yet")
+        },
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let finals = || -> Vec<String> {

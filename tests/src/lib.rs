@@ -4,6 +4,8 @@
 
 #![expect(clippy::unwrap_used, reason = "test harness: fail loudly")]
 
+use std::fmt::Display;
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -117,7 +119,7 @@ impl Sandbox {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let server = Server {
+        let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             agent: agent(),
@@ -133,6 +135,38 @@ impl Sandbox {
             .envs(extra_env.iter().copied());
         Self::fail(cmd)
     }
+}
+
+/// Polls `probe` every few milliseconds until it returns `Ok`. When `limit` passes
+/// first, panics naming what was awaited and the last `Err`, which says what the
+/// probe saw instead. `probe` may also panic itself to fail early (say, when the
+/// process it waits on has exited).
+#[track_caller]
+pub fn wait_for<T, E: Display>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> Result<T, E>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match probe() {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                started.elapsed() < limit,
+                "gave up after {limit:?} waiting for {what}; last seen: {seen}"
+            ),
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// This build's migrations by the names the commands print, oldest first. Tests
+/// that name a migration take it from here, so adding one breaks none of them.
+pub fn migrations() -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let mut found = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&db::MIGRATIONS).unwrap();
+    found.sort_by_key(|m| m.name().version().to_string());
+    found.iter().map(|m| m.name().to_string()).collect()
 }
 
 fn free_port() -> u16 {
@@ -169,17 +203,24 @@ pub struct Server {
 }
 
 impl Server {
-    fn wait_ready(&self, limit: Duration) {
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = self.try_call("GET", "/ready", None, None)
-                && r.status == 200
-            {
-                return;
+    /// Waits until `/ready` answers 200. A server that exits first fails the wait
+    /// at once, with what it said on stderr.
+    fn wait_ready(&mut self, limit: Duration) {
+        let what = format!("{}/ready to answer 200", self.base);
+        wait_for(&what, limit, || {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    pipe.read_to_string(&mut stderr).unwrap();
+                }
+                panic!("web serve exited with {status} before it was ready:\n{stderr}");
             }
-            assert!(started.elapsed() < limit, "server did not become ready");
-            thread::sleep(Duration::from_millis(20));
-        }
+            match self.try_call("GET", "/ready", None, None) {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(format!("{} {}", r.status, r.body)),
+                Err(err) => Err(err.to_string()),
+            }
+        });
     }
 
     pub fn try_call(
@@ -256,17 +297,11 @@ impl Server {
     /// SIGTERM, then the exit status (waits up to 30 s).
     pub fn terminate(mut self) -> ExitStatus {
         signal(self.pid(), "TERM");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server ignored SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(
+            "the server to exit after SIGTERM",
+            Duration::from_secs(30),
+            || self.child.try_wait().unwrap().ok_or("still running"),
+        )
     }
 }
 

@@ -287,6 +287,8 @@ mod tests {
             block_on(executor.write(insert(3))),
             Err(Error::Busy)
         ));
+        // Not a wait on anything: the queued job must grow older than the 100 ms
+        // pool timeout, and only time passing does that.
         thread::sleep(Duration::from_millis(150));
         release.wait();
         assert_eq!(first.join().unwrap().unwrap(), 1);

@@ -7,6 +7,9 @@ mod common;
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use db::{Config, Db, Error, ServerLock};
 use diesel::connection::SimpleConnection;
@@ -44,6 +47,43 @@ fn add_posts(db: &Db, n: usize) {
     .unwrap();
 }
 
+/// Backups are named by the millisecond they start: waits until the clock has
+/// passed `at`, so the next one gets a name of its own.
+fn next_millisecond_after(at: DateTime<Utc>) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Utc::now().timestamp_millis() <= at.timestamp_millis() {
+        assert!(
+            Instant::now() < deadline,
+            "the clock did not pass {at} within a second"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Where `table`'s b-tree root page starts in the file at `path`. Damage there is
+/// what `integrity_check` always finds, wherever migrations put other pages (bytes
+/// flipped at a fixed offset may land in free space or inside a row's text).
+fn root_page_offset(path: &Path, table: &str) -> usize {
+    #[derive(QueryableByName)]
+    struct Root {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rootpage: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_size: i64,
+    }
+    // immutable=1: read the file as it is, leaving no -wal or -shm beside it.
+    let mut conn =
+        SqliteConnection::establish(&format!("file:{}?immutable=1", path.display())).unwrap();
+    let root: Root = diesel::sql_query(
+        "SELECT rootpage, (SELECT page_size FROM pragma_page_size) AS page_size \
+         FROM sqlite_master WHERE name = ?",
+    )
+    .bind::<diesel::sql_types::Text, _>(table)
+    .get_result(&mut conn)
+    .unwrap();
+    usize::try_from((root.rootpage - 1) * root.page_size).unwrap()
+}
+
 fn counts(db: &Db) -> (i64, i64) {
     db.read(|c| Ok::<_, domain::Error>((User::count(c)?, Post::count(c)?)))
         .unwrap()
@@ -70,7 +110,7 @@ fn backup_is_verified_described_and_retained() {
     assert!(m.tables.contains(&("posts".into(), 50)), "{:?}", m.tables);
     assert!(m.tables.contains(&("users".into(), 1)));
     assert_eq!(m.size, fs::metadata(&first.path).unwrap().len());
-    assert_eq!(m.schema_version.as_deref(), Some("20261101000003"));
+    assert_eq!(m.schema_version, Some(common::newest_version()));
     // The manifest on disk is the one returned.
     let on_disk: db::Manifest =
         serde_json::from_slice(&fs::read(format!("{}.json", first.path.display())).unwrap())
@@ -78,9 +118,10 @@ fn backup_is_verified_described_and_retained() {
     assert_eq!(&on_disk, m);
     db::verify_backup(&first.path, &db::MIGRATIONS, &none).unwrap();
 
+    let mut last = first.manifest.created_at;
     for _ in 0..3 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        db::backup_file(&config, &none).unwrap();
+        next_millisecond_after(last);
+        last = db::backup_file(&config, &none).unwrap().manifest.created_at;
     }
     let backups = db::list_backups(&config).unwrap();
     assert_eq!(backups.len(), 2);
@@ -133,11 +174,13 @@ fn restore_refuses_a_corrupt_file_and_leaves_the_database_untouched() {
     let backup = db::backup_file(&config, &none).unwrap();
     add_posts(&t.db, 1);
 
-    // Flip bytes in the middle of a copy that keeps the original's manifest.
+    // Flip bytes at the head of the posts table's root page, in a copy that keeps
+    // the original's manifest.
     let corrupt = t.dir.path().join("corrupt.db");
-    let mut bytes = fs::read(&backup.path).unwrap();
-    let middle = bytes.len() / 2;
-    for b in &mut bytes[middle..middle + 64] {
+    fs::copy(&backup.path, &corrupt).unwrap();
+    let root = root_page_offset(&corrupt, "posts");
+    let mut bytes = fs::read(&corrupt).unwrap();
+    for b in &mut bytes[root..root + 64] {
         *b ^= 0xA5;
     }
     fs::write(&corrupt, &bytes).unwrap();

@@ -140,20 +140,26 @@ fn a_deferred_read_then_write_fails_under_the_same_contention() {
             .unwrap();
         c
     };
-    let workers = 8;
+    let (workers, rounds) = (8, 20);
     let barrier = Arc::new(Barrier::new(workers));
+    // Failures are checked after the join: a thread that panicked would leave the
+    // others waiting on the barrier.
     let threads: Vec<_> = (0..workers)
         .map(|n| {
             let barrier = barrier.clone();
             let mut conn = open();
             thread::spawn(move || {
-                let mut locked = 0;
-                for i in 0..20 {
+                let mut failures = Vec::new();
+                for i in 0..rounds {
                     barrier.wait();
+                    let started = Instant::now();
+                    let mut waited = false;
                     let outcome = conn.transaction(|c| {
-                        let _ = User::count(c)?;
-                        // Let the others take their read snapshots too.
-                        thread::sleep(Duration::from_millis(2));
+                        let read = User::count(c);
+                        // Every transaction holds its read snapshot before any writes.
+                        barrier.wait();
+                        waited = true;
+                        read?;
                         NewUserInput {
                             email: format!("d{n}-{i}@example.com"),
                             name: "D".into(),
@@ -163,21 +169,29 @@ fn a_deferred_read_then_write_fails_under_the_same_contention() {
                         .insert(c)?;
                         Ok::<_, domain::Error>(())
                     });
+                    if !waited {
+                        barrier.wait();
+                    }
                     if let Err(e) = outcome {
-                        // "database is locked", typed as the retryable Busy.
-                        assert!(matches!(e, domain::Error::Database(Error::Busy)), "{e:?}");
-                        locked += 1;
+                        failures.push((e, started.elapsed()));
                     }
                 }
-                locked
+                failures
             })
         })
         .collect();
-    let locked: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    assert!(
-        locked > 0,
-        "no deferred transaction hit 'database is locked'"
-    );
+    let failures: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    for (e, took) in &failures {
+        // "database is locked", typed as the retryable Busy, and at once: the
+        // 5 s busy_timeout does not help.
+        assert!(matches!(e, domain::Error::Database(Error::Busy)), "{e:?}");
+        assert!(*took < Duration::from_secs(1), "failed after {took:?}");
+    }
+    // Each round one writer commits; every other one's snapshot is then stale.
+    assert_eq!(failures.len(), (workers - 1) * rounds);
 }
 
 #[test]

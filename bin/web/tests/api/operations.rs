@@ -1,9 +1,76 @@
 //! Operations: request ids, health, readiness, and the 503 / 500 paths.
 
+use std::cell::RefCell;
+use std::io;
+use std::sync::Once;
+
 use actix_web::test::TestRequest;
 use diesel::RunQueryDsl;
 
 use crate::common::{self, app, bearer, send};
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// What the app logs on this thread while this lives, as the server's plain-text
+/// lines. The app under test runs on the test's own thread. The subscriber is
+/// process-wide because tracing caches per call site whether anyone listens: a
+/// thread-local one would miss lines whose call site another test's thread
+/// reached first.
+struct Logs;
+
+impl Logs {
+    fn capture() -> Logs {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(|| ThreadSink)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        CAPTURED.with_borrow_mut(|captured| *captured = Some(Vec::new()));
+        Logs
+    }
+
+    /// The lines logged under request id `id`.
+    fn for_request(&self, id: &str) -> Vec<String> {
+        let field = format!("request_id={id}");
+        CAPTURED.with_borrow(|captured| {
+            String::from_utf8_lossy(captured.as_deref().unwrap_or_default())
+                .lines()
+                .filter(|line| line.split_whitespace().any(|word| word == field))
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURED.with_borrow_mut(|captured| *captured = None);
+    }
+}
+
+/// Appends to this thread's capture, if one is running; other threads' lines go
+/// nowhere.
+struct ThreadSink;
+
+impl io::Write for ThreadSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        CAPTURED.with_borrow_mut(|captured| {
+            if let Some(captured) = captured {
+                captured.extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 #[actix_web::test]
 async fn request_ids_are_echoed_when_sane_and_made_up_otherwise() {
@@ -75,6 +142,7 @@ async fn health_and_ready() {
 
 #[actix_web::test]
 async fn a_busy_database_is_503_with_retry_after() {
+    let logs = Logs::capture();
     let t = common::database(|mut c| {
         c.pool_timeout = std::time::Duration::from_millis(200);
         c
@@ -87,11 +155,18 @@ async fn a_busy_database_is_503_with_retry_after() {
         TestRequest::post()
             .uri("/posts")
             .insert_header(bearer(&alice.token))
+            .insert_header(("x-request-id", "busy-write-1"))
             .insert_header(("content-type", "application/json"))
             .set_payload(r#"{"title":"t","content":"c"}"#)
     );
     assert_eq!(reply.status, 503);
     assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(reply.header("x-request-id"), Some("busy-write-1"));
+    let lines = logs.for_request("busy-write-1");
+    assert!(
+        lines.len() == 1 && lines[0].contains("status=503") && lines[0].contains("busy"),
+        "{lines:?}"
+    );
     // Readiness and reads do not need the writer, so they do not queue behind writes.
     assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
     assert_eq!(send!(app, TestRequest::get().uri("/posts")).status, 200);
@@ -100,7 +175,8 @@ async fn a_busy_database_is_503_with_retry_after() {
 }
 
 #[actix_web::test]
-async fn unexpected_database_errors_are_a_bare_500() {
+async fn unexpected_database_errors_are_a_bare_500_logged_under_the_request_id() {
+    let logs = Logs::capture();
     let t = common::database(|c| c);
     let app = app!(t.db);
     let mut conn = t.db.writer_conn().unwrap();
@@ -108,16 +184,29 @@ async fn unexpected_database_errors_are_a_bare_500() {
         .execute(&mut *conn)
         .unwrap();
     drop(conn);
-    let reply = send!(app, TestRequest::get().uri("/posts"));
-    assert_eq!(reply.status, 500);
-    let text = reply.text();
-    assert!(!text.contains("posts") && !text.contains("table"), "{text}");
-    assert!(
-        text.contains(
-            reply
-                .header("x-request-id")
-                .map(|_| "x-request-id")
-                .unwrap()
-        )
-    );
+    for sent in [Some("report-me-42"), None] {
+        let mut request = TestRequest::get().uri("/posts");
+        if let Some(sent) = sent {
+            request = request.insert_header(("x-request-id", sent));
+        }
+        let reply = send!(app, request);
+        assert_eq!(reply.status, 500);
+        let text = reply.text();
+        assert!(!text.contains("posts") && !text.contains("table"), "{text}");
+        assert!(text.contains("quote the x-request-id"), "{text}");
+        let id = reply.header("x-request-id").unwrap();
+        match sent {
+            Some(sent) => assert_eq!(id, sent),
+            None => assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}"),
+        }
+        // The id the caller is told to quote finds the one log line that holds
+        // what the body hides.
+        let lines = logs.for_request(id);
+        assert!(
+            lines.len() == 1
+                && lines[0].contains("status=500")
+                && lines[0].contains("no such table: posts"),
+            "{id}: {lines:?}"
+        );
+    }
 }

@@ -3,6 +3,8 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use db::{Config, Db};
+use diesel::migration::MigrationSource;
+use diesel::sqlite::Sqlite;
 use tempfile::TempDir;
 
 pub struct TestDb {
@@ -25,4 +27,15 @@ pub fn migrated() -> TestDb {
     let t = open_with(|c| c);
     t.db.migrator(db::MIGRATIONS).run_pending().unwrap();
     t
+}
+
+/// The version of this build's newest migration, as `__diesel_schema_migrations`
+/// records it: tests take it from here, so adding a migration breaks none of them.
+pub fn newest_version() -> String {
+    MigrationSource::<Sqlite>::migrations(&db::MIGRATIONS)
+        .unwrap()
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .max()
+        .unwrap()
 }
