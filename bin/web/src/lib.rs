@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+mod serve;
 pub mod views;
 
 use actix_web::body::MessageBody;
@@ -21,6 +22,7 @@ use actix_web::{App, HttpResponse, Route};
 
 pub use error::{ApiError, ApiResult};
 pub use routes::{ENDPOINTS, Endpoint, Verb};
+pub use serve::ServeArgs;
 
 /// What every handler shares: the threads that run database work, and through
 /// them the database.
@@ -129,12 +131,4 @@ pub fn app(
         .configure(move |cfg| register(cfg, replacement))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::request_log))
-}
-
-/// HTTP workers: `WEB_WORKERS`, one per CPU when unset or blank; anything but a
-/// whole number of at least 1 is an error naming the key. Database work runs on the
-/// threads of [`AppState`], shared by all workers.
-pub fn workers_from_env() -> Result<usize, db::Error> {
-    Ok(db::count_from_env("WEB_WORKERS")?
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get)))
 }
