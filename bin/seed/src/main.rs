@@ -19,6 +19,16 @@ struct Args {
     /// Also create USERS demo users and POSTS demo posts (idempotent).
     #[arg(long, num_args = 2, value_names = ["USERS", "POSTS"])]
     demo: Option<Vec<u64>>,
+    /// Bearer token to register for the admin user (at least 16 characters)
+    #[arg(
+        long,
+        env = "ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    db: db::ConfigArgs,
 }
 
 const ADMIN_ID: &str = "admin-001";
@@ -28,9 +38,13 @@ const BATCH: usize = 1_000;
 const BATCHES_PER_TRANSACTION: usize = 10;
 
 fn main() -> anyhow::Result<()> {
+    // Before the arguments: `.env` fills in what the environment leaves unset.
+    match dotenvy::dotenv() {
+        Err(err) if !err.not_found() => return Err(err).context("reading .env"),
+        _ => {}
+    }
     let args = Args::parse();
-    let config = db::Config::from_env()?;
-    let db = Db::open(&config)?;
+    let db = Db::open(&args.db.into())?;
     db.migrator(db::MIGRATIONS)
         .ensure_current()
         .context("seed needs an up-to-date schema")?;
@@ -51,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             "already present"
         }
     );
-    if let Some(token) = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()) {
+    if let Some(token) = args.admin_token.filter(|t| !t.is_empty()) {
         check_admin_token(&token)?;
         let now = Timestamp::now();
         let revoked = db.write(|c| {

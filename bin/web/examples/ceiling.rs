@@ -13,6 +13,7 @@ use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::{self as routing, Data, Json, Path};
 use actix_web::{App, HttpServer, guard};
 use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use web::extract::{Auth, Input};
 use web::{ApiResult, AppState, views};
@@ -46,7 +47,24 @@ fn post(id: i64) -> views::Post {
     }
 }
 
+/// The settings of `web serve`, read the same way.
+#[derive(Debug, Parser)]
+#[command(about = "The HTTP ceiling of `make bench`")]
+struct Args {
+    #[command(flatten)]
+    web: web::ServeArgs,
+    #[command(flatten)]
+    db: db::ConfigArgs,
+}
+
 fn main() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Err(err) if !err.not_found() => return Err(err).context("reading .env"),
+        _ => {}
+    }
+    // Its own port by default, so it can run beside `web serve`.
+    let command = Args::command().mut_arg("bind", |bind| bind.default_value("127.0.0.1:8090"));
+    let args = Args::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,11 +72,8 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8090".into());
     let blocking = std::env::var("CEILING_BLOCK").is_ok_and(|v| v == "1");
-    let config = db::Config::from_env()?;
-    let state = AppState::new(db::Db::open(&config).context("opening the database")?)?;
-    let workers = web::workers_from_env()?;
+    let state = AppState::new(db::Db::open(&args.db.into()).context("opening the database")?)?;
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             // `web::app` with one more resource in front: it answers GET only, so
@@ -77,8 +92,8 @@ fn main() -> anyhow::Result<()> {
                 .wrap(Compress::default())
                 .wrap(from_fn(web::middleware::request_log))
         })
-        .workers(workers)
-        .bind(&bind)?
+        .workers(args.web.web_workers)
+        .bind(&args.web.bind)?
         .run()
         .await
     })?;

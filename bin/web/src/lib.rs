@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod requests;
 pub mod routes;
+mod serve;
 pub mod views;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use actix_web::{App, HttpResponse};
 
 pub use error::{ApiError, ApiResult};
 pub use routes::Operation;
+pub use serve::ServeArgs;
 
 /// What every handler shares: the threads that run database work, and through
 /// them the database.
@@ -148,12 +150,4 @@ pub fn app(
         .configure(configure)
         .wrap(Compress::default())
         .wrap(from_fn(middleware::request_log))
-}
-
-/// HTTP workers: `WEB_WORKERS`, one per CPU when unset or blank; anything but a
-/// whole number of at least 1 is an error naming the key. Database work runs on the
-/// threads of [`AppState`], shared by all workers.
-pub fn workers_from_env() -> Result<usize, db::Error> {
-    Ok(db::count_from_env("WEB_WORKERS")?
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get)))
 }

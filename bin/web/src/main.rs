@@ -19,40 +19,57 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Parser)]
-#[command(about = "The HTTP API and its database commands")]
+#[command(
+    about = "The HTTP API and its database commands",
+    after_help = "Without a command, `web` runs `web serve`; `web serve --help` lists its settings."
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Log filter (tracing-subscriber EnvFilter syntax)
+    #[arg(long, env = "RUST_LOG", value_name = "FILTER", default_value = "info", global = true,
+          value_parser = db::Setting::new(log_filter))]
+    rust_log: String,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API on BIND (the default command).
-    Serve,
+    Serve(Serve),
     #[command(flatten)]
     Db(db::cli::Command),
 }
 
+#[derive(Debug, Parser)]
+#[command(name = "web serve")]
+struct Serve {
+    #[command(flatten)]
+    web: web::ServeArgs,
+    #[command(flatten)]
+    db: db::ConfigArgs,
+}
+
 fn main() -> ExitCode {
+    // Before the arguments: `.env` fills in what the environment leaves unset.
+    if let Err(err) = load_dot_env() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let args = Args::parse();
-    // Configuration first: it loads `.env`, which may set RUST_LOG.
-    let config = db::Config::from_env();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::new(&args.rust_log))
         // Colours only for people: log files and collectors get plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let outcome = config.context("reading configuration").and_then(|config| {
-        match args.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config),
-            Command::Db(command) => {
-                db::cli::run(&config, db::MIGRATIONS, &command).map_err(Into::into)
-            }
-        }
-    });
+    // `web` alone serves, with the settings `web serve` reads.
+    let command = args
+        .command
+        .unwrap_or_else(|| Command::Serve(Serve::parse_from(["web serve"])));
+    let outcome = match command {
+        Command::Serve(Serve { web, db }) => serve(db.into(), &web),
+        Command::Db(command) => db::cli::run(db::MIGRATIONS, &command).map_err(Into::into),
+    };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -62,12 +79,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: db::Config) -> anyhow::Result<()> {
-    let bind = std::env::var("BIND")
-        .ok()
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let workers = web::workers_from_env()?;
+/// Loads `.env` from the working folder (or one above it) without overriding the
+/// environment; having none is normal.
+fn load_dot_env() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Err(err) if !err.not_found() => Err(err).context("reading .env"),
+        _ => Ok(()),
+    }
+}
+
+fn log_filter(raw: &str) -> Result<String, String> {
+    EnvFilter::try_new(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|err| err.to_string())
+}
+
+fn serve(config: db::Config, settings: &web::ServeArgs) -> anyhow::Result<()> {
+    let bind = settings.bind.as_str();
     let database = config.database_path.display().to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
@@ -83,10 +111,10 @@ fn serve(config: db::Config) -> anyhow::Result<()> {
     };
     let served = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::HttpServer::new(move || web::app(state.clone()))
-            .bind(&bind)
+            .bind(bind)
             .with_context(|| format!("binding {bind}"))?
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            .workers(workers)
+            .workers(settings.web_workers)
             .run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")

@@ -20,7 +20,7 @@ diesel::table! {
 }
 
 fn main() -> db::Result<()> {
-    // A path on the command line, else DATABASE_URL / .env, like every service here.
+    // A path on the command line, else DATABASE_URL and the rest from the environment.
     let config = match std::env::args().nth(1) {
         Some(path) => db::Config::for_path(path),
         None => db::Config::from_env()?,

@@ -8,25 +8,41 @@ use diesel::migration::MigrationSource;
 use diesel::sqlite::Sqlite;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{Config, Db, Error, backup_file, restore};
+use crate::{Config, ConfigArgs, Db, Error, backup_file, restore};
 
-/// Subcommands to `#[command(flatten)]` into a service's own clap enum.
+/// Subcommands to `#[command(flatten)]` into a service's own clap enum. Each takes
+/// the database settings of [`ConfigArgs`], so `--help` lists them.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Apply every pending migration and print what was applied (a verified backup
     /// is taken first when the file holds data).
-    Migrate,
+    Migrate(ConfigArgs),
     /// Revert the most recently applied migration.
-    Rollback,
+    Rollback(ConfigArgs),
     /// List applied and pending migrations.
-    Status,
+    Status(ConfigArgs),
     /// Take a consistent, verified online backup into BACKUP_DIR.
-    Backup,
+    Backup(ConfigArgs),
     /// Replace the database with a verified backup (refused while a server runs).
     Restore {
         /// The backup file; its manifest `<file>.json` must be beside it.
         file: PathBuf,
+        #[command(flatten)]
+        settings: ConfigArgs,
     },
+}
+
+impl Command {
+    /// The configuration this command runs with.
+    pub fn config(&self) -> Config {
+        match self {
+            Self::Migrate(settings)
+            | Self::Rollback(settings)
+            | Self::Status(settings)
+            | Self::Backup(settings)
+            | Self::Restore { settings, .. } => settings.clone().into(),
+        }
+    }
 }
 
 /// Runs `work` with a progress bar on stderr for its byte-counted steps.
@@ -50,15 +66,12 @@ fn take_backup(config: &Config) -> Result<crate::Backup, Error> {
     with_progress(|progress| backup_file(config, progress))
 }
 
-/// Runs `command` against the database `config` names, reporting on stdout.
-pub fn run<S: MigrationSource<Sqlite>>(
-    config: &Config,
-    migrations: S,
-    command: &Command,
-) -> Result<(), Error> {
+/// Runs `command` against the database its settings name, reporting on stdout.
+pub fn run<S: MigrationSource<Sqlite>>(migrations: S, command: &Command) -> Result<(), Error> {
+    let config = &command.config();
     let path = config.database_path.display();
     match command {
-        Command::Migrate => {
+        Command::Migrate(_) => {
             let db = Db::open(config)?;
             let migrator = db.migrator(migrations);
             let status = migrator.status()?;
@@ -77,14 +90,14 @@ pub fn run<S: MigrationSource<Sqlite>>(
                 println!("{path}: applied {name}");
             }
         }
-        Command::Rollback => {
+        Command::Rollback(_) => {
             let db = Db::open(config)?;
             match db.migrator(migrations).revert_last()? {
                 Some(name) => println!("{path}: reverted {name}"),
                 None => println!("{path}: no migration to revert"),
             }
         }
-        Command::Status => {
+        Command::Status(_) => {
             let db = Db::open(config)?;
             let status = db.migrator(migrations).status()?;
             for name in &status.applied {
@@ -97,7 +110,7 @@ pub fn run<S: MigrationSource<Sqlite>>(
                 println!("unknown  {name} (applied by a newer build)");
             }
         }
-        Command::Backup => {
+        Command::Backup(_) => {
             if !config.database_path.exists() {
                 return Err(Error::Backup(format!("{path} does not exist")));
             }
@@ -119,7 +132,7 @@ pub fn run<S: MigrationSource<Sqlite>>(
                 println!("removed old backup {}", old.display());
             }
         }
-        Command::Restore { file } => {
+        Command::Restore { file, .. } => {
             let restored = with_progress(|progress| restore(config, &migrations, file, progress))?;
             if let Some(pre) = restored.pre_restore {
                 println!("previous database kept as {}", pre.display());

@@ -1,13 +1,33 @@
-//! Typed configuration from the environment and `.env` (a variable set in the
-//! environment wins). Every key is documented in `.env.example`.
+//! Typed configuration. Every setting is declared once, in [`ConfigArgs`]: a flag, the
+//! environment variable behind it and its default, all shown by `--help`; the
+//! arguments become a [`Config`]. Every key is documented in `.env.example`.
 
-use std::env;
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Args, FromArgMatches};
+
 use crate::Error;
+
+// The defaults, shared by `--help` and `Config::for_path`.
+const DATABASE_URL: &str = "data/app.db";
+const READERS: u32 = 4;
+const POOL_TIMEOUT_MS: u64 = 5000;
+const BUSY_TIMEOUT_MS: u32 = 5000;
+const SYNCHRONOUS: Synchronous = Synchronous::Normal;
+const FOREIGN_KEYS: bool = true;
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+const CACHE_KIB: i64 = 2 * 1024;
+const MMAP_SIZE: i64 = 0;
+const BACKUP_KEEP: usize = 7;
+/// Seconds between scheduled backups; 0 = never.
+const BACKUP_INTERVAL: u64 = 0;
 
 /// `PRAGMA synchronous`: how hard SQLite works to survive a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,76 +109,135 @@ pub struct Config {
     pub backup_interval: Option<Duration>,
 }
 
+/// The settings of a [`Config`] as clap arguments, to `#[command(flatten)]` into a
+/// service's own: each is a flag named after its environment variable
+/// (`--db-readers` for `DB_READERS`), and `--help` shows the variable and the
+/// default. A flag wins over the variable; a blank variable (`DB_READERS=` in
+/// `.env`) means the default. A bad value is a one-line error naming the variable.
+#[derive(Debug, Clone, PartialEq, Args)]
+#[command(next_help_heading = "Database")]
+pub struct ConfigArgs {
+    /// The SQLite file (a sqlite:// prefix is allowed); its folder is created
+    #[arg(long, env = "DATABASE_URL", value_name = "PATH", default_value = DATABASE_URL,
+          value_parser = Setting::new(database_path).blank_as_is())]
+    pub database_url: PathBuf,
+    /// Connections in the read pool; the write pool has one
+    #[arg(long, env = "DB_READERS", value_name = "N", default_value_t = READERS,
+          value_parser = Setting::<u32>::count())]
+    pub db_readers: u32,
+    /// Threads a server runs reads on, at most DB_READERS (default: one per CPU)
+    #[arg(long, env = "DB_READ_THREADS", value_name = "N", default_value_t = default_read_threads(),
+          value_parser = Setting::<usize>::count())]
+    pub db_read_threads: usize,
+    /// How long a request waits for a connection or a database thread before giving up as busy
+    #[arg(long, env = "DB_POOL_TIMEOUT_MS", value_name = "MS", default_value_t = POOL_TIMEOUT_MS,
+          value_parser = Setting::<u64>::parsed())]
+    pub db_pool_timeout_ms: u64,
+    /// PRAGMA busy_timeout in milliseconds
+    #[arg(long, env = "SQLITE_BUSY_TIMEOUT_MS", value_name = "MS",
+          default_value_t = BUSY_TIMEOUT_MS, value_parser = Setting::<u32>::parsed())]
+    pub sqlite_busy_timeout_ms: u32,
+    /// PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA, or its level 0 to 3
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_name = "LEVEL", default_value_t = SYNCHRONOUS,
+          value_parser = Setting::<Synchronous>::parsed())]
+    pub sqlite_synchronous: Synchronous,
+    /// PRAGMA foreign_keys: on or off
+    #[arg(long, env = "SQLITE_FOREIGN_KEYS", value_name = "ON|OFF", action = ArgAction::Set,
+          default_value = on_off(FOREIGN_KEYS), value_parser = Setting::new(switch))]
+    pub sqlite_foreign_keys: bool,
+    /// PRAGMA journal_size_limit: bytes the -wal file is truncated back to after a
+    /// checkpoint; -1 = no limit
+    #[arg(long, env = "SQLITE_JOURNAL_SIZE_LIMIT", value_name = "BYTES",
+          allow_negative_numbers = true, default_value_t = JOURNAL_SIZE_LIMIT,
+          value_parser = Setting::<i64>::parsed())]
+    pub sqlite_journal_size_limit: i64,
+    /// PRAGMA cache_size in KiB per connection
+    #[arg(long, env = "SQLITE_CACHE_KIB", value_name = "KIB", default_value_t = CACHE_KIB,
+          value_parser = Setting::<i64>::parsed())]
+    pub sqlite_cache_kib: i64,
+    /// PRAGMA mmap_size in bytes; 0 turns memory mapping off
+    #[arg(long, env = "SQLITE_MMAP_SIZE", value_name = "BYTES", default_value_t = MMAP_SIZE,
+          value_parser = Setting::<i64>::parsed())]
+    pub sqlite_mmap_size: i64,
+    /// Where backups go (default: backups beside the database file)
+    #[arg(long, env = "BACKUP_DIR", value_name = "DIR", value_parser = Setting::new(path))]
+    pub backup_dir: Option<PathBuf>,
+    /// How many backups to keep
+    #[arg(long, env = "BACKUP_KEEP", value_name = "N", default_value_t = BACKUP_KEEP,
+          value_parser = Setting::<usize>::parsed())]
+    pub backup_keep: usize,
+    /// Seconds between the backups a server takes; 0 = never
+    #[arg(long, env = "BACKUP_INTERVAL", value_name = "SECONDS", default_value_t = BACKUP_INTERVAL,
+          value_parser = Setting::<u64>::parsed())]
+    pub backup_interval: u64,
+}
+
 impl Config {
     /// Defaults for a database at `path`: the contract's pragmas, four readers.
     pub fn for_path(path: impl Into<PathBuf>) -> Self {
         let database_path = path.into();
-        let backup_dir = database_path
-            .parent()
-            .map(|p| p.join("backups"))
-            .unwrap_or_else(|| PathBuf::from("backups"));
         Self {
+            backup_dir: backups_beside(&database_path),
             database_path,
-            readers: 4,
+            readers: READERS,
             read_threads: default_read_threads(),
-            pool_timeout: Duration::from_secs(5),
-            busy_timeout_ms: 5000,
-            synchronous: Synchronous::Normal,
-            foreign_keys: true,
-            journal_size_limit: 64 * 1024 * 1024,
-            cache_kib: 2 * 1024,
-            mmap_size: 0,
-            backup_dir,
-            backup_keep: 7,
-            backup_interval: None,
+            pool_timeout: Duration::from_millis(POOL_TIMEOUT_MS),
+            busy_timeout_ms: BUSY_TIMEOUT_MS,
+            synchronous: SYNCHRONOUS,
+            foreign_keys: FOREIGN_KEYS,
+            journal_size_limit: JOURNAL_SIZE_LIMIT,
+            cache_kib: CACHE_KIB,
+            mmap_size: MMAP_SIZE,
+            backup_keep: BACKUP_KEEP,
+            backup_interval: every(BACKUP_INTERVAL),
         }
     }
 
-    /// Reads `.env` (if present) and the environment; unset keys take defaults.
+    /// The settings of [`ConfigArgs`] from the environment alone: no `.env` (a
+    /// binary loads it first if it wants one) and no command line. Unset or blank
+    /// variables take their defaults.
     pub fn from_env() -> Result<Self, Error> {
-        // A missing .env is normal; the environment alone is enough.
-        let _ = dotenvy::dotenv();
-        let url = env::var("DATABASE_URL").unwrap_or_else(|_| "data/app.db".into());
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(&url);
-        if path.is_empty() || path == ":memory:" {
-            return Err(Error::Config {
-                key: "DATABASE_URL",
-                message: "must be the path of a database file".into(),
-            });
-        }
-        let mut config = Self::for_path(path);
-        if let Some(dir) = var("BACKUP_DIR") {
-            config.backup_dir = PathBuf::from(dir);
-        }
-        if let Some(readers) = count_from_env("DB_READERS")? {
-            config.readers = readers;
-        }
-        if let Some(threads) = count_from_env("DB_READ_THREADS")? {
-            config.read_threads = threads;
-        }
-        let mut pool_ms = millis(config.pool_timeout);
-        parse_into("DB_POOL_TIMEOUT_MS", &mut pool_ms)?;
-        config.pool_timeout = Duration::from_millis(pool_ms);
-        parse_into("SQLITE_BUSY_TIMEOUT_MS", &mut config.busy_timeout_ms)?;
-        parse_into("SQLITE_SYNCHRONOUS", &mut config.synchronous)?;
-        parse_into("SQLITE_JOURNAL_SIZE_LIMIT", &mut config.journal_size_limit)?;
-        parse_into("SQLITE_CACHE_KIB", &mut config.cache_kib)?;
-        parse_into("SQLITE_MMAP_SIZE", &mut config.mmap_size)?;
-        parse_into("BACKUP_KEEP", &mut config.backup_keep)?;
-        if let Some(raw) = var("SQLITE_FOREIGN_KEYS") {
-            config.foreign_keys = parse_bool(&raw).ok_or_else(|| Error::Config {
-                key: "SQLITE_FOREIGN_KEYS",
-                message: format!("{raw:?}: expected on or off"),
-            })?;
-        }
-        let mut interval = 0u64;
-        parse_into("BACKUP_INTERVAL", &mut interval)?;
-        config.backup_interval = (interval > 0).then(|| Duration::from_secs(interval));
-        Ok(config)
+        let command = ConfigArgs::augment_args(clap::Command::new("db").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(std::iter::empty::<&str>())
+            .map_err(config_error)?;
+        let args = ConfigArgs::from_arg_matches(&matches).map_err(config_error)?;
+        Ok(args.into())
     }
+}
+
+impl From<ConfigArgs> for Config {
+    fn from(args: ConfigArgs) -> Self {
+        Self {
+            backup_dir: args
+                .backup_dir
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or_else(|| backups_beside(&args.database_url)),
+            database_path: args.database_url,
+            readers: args.db_readers,
+            read_threads: args.db_read_threads,
+            pool_timeout: Duration::from_millis(args.db_pool_timeout_ms),
+            busy_timeout_ms: args.sqlite_busy_timeout_ms,
+            synchronous: args.sqlite_synchronous,
+            foreign_keys: args.sqlite_foreign_keys,
+            journal_size_limit: args.sqlite_journal_size_limit,
+            cache_kib: args.sqlite_cache_kib,
+            mmap_size: args.sqlite_mmap_size,
+            backup_keep: args.backup_keep,
+            backup_interval: every(args.backup_interval),
+        }
+    }
+}
+
+fn backups_beside(database: &Path) -> PathBuf {
+    database
+        .parent()
+        .map(|p| p.join("backups"))
+        .unwrap_or_else(|| PathBuf::from("backups"))
+}
+
+fn every(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
 /// One read thread per CPU. Fewer starve heavy reads: on 2 cores one thread served
@@ -168,61 +247,176 @@ fn default_read_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// A clap value parser for one setting, for this crate's arguments and those of the
+/// service around it. A blank value (`KEY=` in `.env`) means the argument's
+/// default, as if unset; a bad one is a one-line error naming the variable when
+/// the value came from the environment, the flag when it came from the command
+/// line.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting<T> {
+    parse: fn(&str) -> Result<T, String>,
+    blank_is_default: bool,
 }
 
-/// The variable's value, unless unset or blank.
-fn var(key: &str) -> Option<String> {
-    env::var(key).ok().filter(|v| !v.trim().is_empty())
+impl<T> Setting<T> {
+    /// Parses with `parse`, which gets the value as written.
+    pub const fn new(parse: fn(&str) -> Result<T, String>) -> Self {
+        Self {
+            parse,
+            blank_is_default: true,
+        }
+    }
+
+    /// Hands a blank value to the parser instead of taking the default: for a
+    /// setting where blank is an error of its own.
+    pub const fn blank_as_is(self) -> Self {
+        Self {
+            blank_is_default: false,
+            ..self
+        }
+    }
 }
 
-fn parse_into<T: FromStr>(key: &'static str, slot: &mut T) -> Result<(), Error>
+impl<T> Setting<T>
 where
+    T: FromStr,
     T::Err: fmt::Display,
 {
-    if let Some(raw) = var(key) {
-        *slot = raw.trim().parse().map_err(|e| invalid(key, &raw, e))?;
+    /// Any value `T` parses, surrounding spaces ignored.
+    pub const fn parsed() -> Self {
+        Self::new(|raw| raw.trim().parse().map_err(|e: T::Err| e.to_string()))
     }
-    Ok(())
 }
 
-/// A count of connections or threads from the environment: `None` when unset or
-/// blank, an [`Error::Config`] naming `key` for anything but a whole number of at
-/// least 1. For this crate's settings and those of the service around it.
-pub fn count_from_env<T>(key: &'static str) -> Result<Option<T>, Error>
+impl<T> Setting<T>
 where
     T: FromStr + PartialOrd + Default,
     T::Err: fmt::Display,
 {
-    let Some(raw) = var(key) else {
-        return Ok(None);
-    };
-    match raw.trim().parse::<T>() {
-        Ok(count) if count > T::default() => Ok(Some(count)),
-        Ok(_) => Err(invalid(key, &raw, "must be at least 1")),
-        Err(e) => Err(invalid(key, &raw, e)),
+    /// A count of connections or threads: a whole number of at least 1.
+    pub const fn count() -> Self {
+        Self::new(|raw| match raw.trim().parse::<T>() {
+            Ok(count) if count > T::default() => Ok(count),
+            Ok(_) => Err("must be at least 1".into()),
+            Err(e) => Err(e.to_string()),
+        })
     }
 }
 
-fn invalid(key: &'static str, raw: &str, why: impl fmt::Display) -> Error {
-    Error::Config {
-        key,
-        message: format!("{raw:?}: {why}"),
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<T, clap::Error> {
+        let invalid = |why: &str| invalid(arg, source, value, why);
+        let raw = value.to_str().ok_or_else(|| invalid("not valid UTF-8"))?;
+        let default = arg
+            .and_then(|arg| arg.get_default_values().first())
+            .and_then(|default| default.to_str());
+        let text = match default {
+            Some(default) if self.blank_is_default && raw.trim().is_empty() => default,
+            _ => raw,
+        };
+        (self.parse)(text).map_err(|why| invalid(&why))
     }
 }
 
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "true" | "yes" => Some(true),
-        "0" | "off" | "false" | "no" => Some(false),
+/// A clap error whose message reads like [`Error::Config`], with the key and the
+/// message kept as context so [`Config::from_env`] can return that error.
+fn invalid(arg: Option<&Arg>, source: ValueSource, value: &OsStr, why: &str) -> clap::Error {
+    let key = match (arg, source) {
+        (Some(arg), ValueSource::EnvVariable) => {
+            arg.get_env().map(|k| k.to_string_lossy().into_owned())
+        }
+        (Some(arg), _) => arg.get_long().map(|long| format!("--{long}")),
+        (None, _) => None,
+    }
+    .unwrap_or_else(|| "value".into());
+    let message = format!("{:?}: {why}", value.to_string_lossy());
+    let mut err = clap::Error::raw(
+        ErrorKind::ValueValidation,
+        format!("configuration: {key}: {message}\n"),
+    );
+    err.insert(ContextKind::InvalidArg, ContextValue::String(key));
+    err.insert(ContextKind::Custom, ContextValue::String(message));
+    err
+}
+
+fn config_error(err: clap::Error) -> Error {
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
         _ => None,
+    };
+    match (
+        context(ContextKind::InvalidArg),
+        context(ContextKind::Custom),
+    ) {
+        (Some(key), Some(message)) => Error::Config { key, message },
+        _ => Error::Config {
+            key: "environment".into(),
+            message: err.to_string().trim().to_owned(),
+        },
     }
+}
+
+/// `DATABASE_URL`: a file path, with or without a `sqlite://` or `sqlite:` prefix.
+fn database_path(url: &str) -> Result<PathBuf, String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path == ":memory:" {
+        return Err("must be the path of a database file".into());
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// A path as written; blank stands for "unset" (see [`Config`]'s `From`).
+fn path(raw: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(if raw.trim().is_empty() { "" } else { raw }))
+}
+
+fn switch(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" => Ok(true),
+        "0" | "off" | "false" | "no" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
+}
+
+const fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses flags only: the variables of whoever runs the tests must not leak in.
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let command = ConfigArgs::augment_args(clap::Command::new("t").no_binary_name(true))
+            .mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(args)?;
+        Ok(ConfigArgs::from_arg_matches(&matches)?.into())
+    }
+
+    fn refusal(args: &[&str]) -> Error {
+        config_error(parse(args).unwrap_err())
+    }
 
     #[test]
     fn synchronous_parses_names_and_levels() {
@@ -238,5 +432,153 @@ mod tests {
         assert_eq!(c.synchronous, Synchronous::Normal);
         assert!(c.foreign_keys);
         assert_eq!(c.backup_dir, PathBuf::from("data/backups"));
+    }
+
+    #[test]
+    fn the_arguments_declare_valid_clap_arguments() {
+        ConfigArgs::augment_args(clap::Command::new("t")).debug_assert();
+    }
+
+    #[test]
+    fn unset_arguments_give_the_defaults_of_for_path() {
+        assert_eq!(parse(&[]).unwrap(), Config::for_path("data/app.db"));
+    }
+
+    #[test]
+    fn every_setting_has_its_flag() {
+        let c = parse(&[
+            "--database-url=sqlite://x/y.db",
+            "--db-readers=8",
+            "--db-read-threads=3",
+            "--db-pool-timeout-ms=250",
+            "--sqlite-busy-timeout-ms=100",
+            "--sqlite-synchronous=full",
+            "--sqlite-foreign-keys=off",
+            "--sqlite-journal-size-limit=1024",
+            "--sqlite-cache-kib=512",
+            "--sqlite-mmap-size=4096",
+            "--backup-dir=/b",
+            "--backup-keep=2",
+            "--backup-interval=60",
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            Config {
+                database_path: "x/y.db".into(),
+                readers: 8,
+                read_threads: 3,
+                pool_timeout: Duration::from_millis(250),
+                busy_timeout_ms: 100,
+                synchronous: Synchronous::Full,
+                foreign_keys: false,
+                journal_size_limit: 1024,
+                cache_kib: 512,
+                mmap_size: 4096,
+                backup_dir: "/b".into(),
+                backup_keep: 2,
+                backup_interval: Some(Duration::from_secs(60)),
+            }
+        );
+    }
+
+    #[test]
+    fn database_url_takes_either_prefix_and_refuses_no_file() {
+        assert_eq!(
+            parse(&["--database-url", "sqlite:a.db"])
+                .unwrap()
+                .database_path,
+            PathBuf::from("a.db")
+        );
+        for url in ["", "sqlite://", ":memory:", "sqlite::memory:"] {
+            let err = refusal(&["--database-url", url]).to_string();
+            assert!(
+                err.contains("must be the path of a database file"),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_backup_folder_follows_the_database_unless_set() {
+        assert_eq!(
+            parse(&["--database-url", "/srv/app/live.db"])
+                .unwrap()
+                .backup_dir,
+            PathBuf::from("/srv/app/backups")
+        );
+        assert_eq!(
+            parse(&["--backup-dir", "bk"]).unwrap().backup_dir,
+            PathBuf::from("bk")
+        );
+    }
+
+    #[test]
+    fn a_blank_value_means_the_default() {
+        let c = parse(&[
+            "--db-readers=",
+            "--db-read-threads= ",
+            "--sqlite-synchronous=",
+            "--sqlite-foreign-keys=",
+            "--backup-dir=",
+            "--backup-interval=",
+        ])
+        .unwrap();
+        assert_eq!(c, Config::for_path("data/app.db"));
+    }
+
+    #[test]
+    fn foreign_keys_take_the_usual_words_for_on_and_off() {
+        for (word, on) in [
+            ("ON", true),
+            ("yes", true),
+            ("1", true),
+            ("false", false),
+            ("no", false),
+            ("0", false),
+        ] {
+            let c = parse(&["--sqlite-foreign-keys", word]).unwrap();
+            assert_eq!(c.foreign_keys, on, "{word}");
+        }
+        let err = refusal(&["--sqlite-foreign-keys", "maybe"]).to_string();
+        assert_eq!(
+            err,
+            r#"configuration: --sqlite-foreign-keys: "maybe": expected on or off"#
+        );
+    }
+
+    #[test]
+    fn counts_are_whole_numbers_of_at_least_one() {
+        assert_eq!(parse(&["--db-readers", " 2 "]).unwrap().readers, 2);
+        for (flag, value) in [
+            ("--db-readers", "0"),
+            ("--db-read-threads", "-1"),
+            ("--db-readers", "two"),
+        ] {
+            match refusal(&[&format!("{flag}={value}")]) {
+                Error::Config { key, message } => {
+                    assert_eq!(key, flag);
+                    assert!(message.starts_with(&format!("{value:?}: ")), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_negative_journal_limit_is_a_value_not_a_flag() {
+        let c = parse(&["--sqlite-journal-size-limit", "-1"]).unwrap();
+        assert_eq!(c.journal_size_limit, -1);
+    }
+
+    #[test]
+    fn a_bad_value_is_one_line() {
+        let err = parse(&["--sqlite-synchronous", "fast"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "error: configuration: --sqlite-synchronous: \"fast\": expected OFF, NORMAL, FULL or EXTRA\n"
+        );
     }
 }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A configuration value could not be parsed.
+    /// A configuration value could not be parsed; `key` names the variable or the
+    /// flag it came from.
     #[error("configuration: {key}: {message}")]
-    Config { key: &'static str, message: String },
+    Config { key: String, message: String },
 
     /// No connection came free within the pool timeout, or SQLite stayed locked
     /// past `busy_timeout`. Retrying later may succeed.

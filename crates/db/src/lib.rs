@@ -3,7 +3,9 @@
 //! `db` is the part of this project meant to be reused by any other service that
 //! keeps its data in one SQLite file:
 //!
-//! - [`Config::from_env`] reads typed settings from the environment and `.env`.
+//! - [`ConfigArgs`] declares every setting for clap (flag, environment variable,
+//!   default, help); it becomes a [`Config`]. [`Config::from_env`] reads the same
+//!   settings from the environment alone.
 //! - [`Db::open`] creates the file (and its folder), builds a one-connection writer
 //!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
 //!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`, and
@@ -48,7 +50,7 @@ mod retention;
 mod verify;
 
 pub use backup::{Backup, Manifest, Progress, backup_file};
-pub use config::{Config, Synchronous, count_from_env};
+pub use config::{Config, ConfigArgs, Setting, Synchronous};
 pub use error::{Error, Result, is_busy};
 pub use executor::Executor;
 pub use lock::ServerLock;

@@ -91,7 +91,7 @@ pub fn pragma(conn: &mut SqliteConnection, name: &str) -> Result<String, Error> 
         "mmap_size" => read!(mmap_size),
         _ => {
             return Err(Error::Config {
-                key: "pragma",
+                key: "pragma".into(),
                 message: format!("{name:?} is not a pragma this crate reads"),
             });
         }
@@ -118,7 +118,7 @@ impl Db {
         let path = &config.database_path;
         crate::files::create_parent(path)?;
         let url = path.to_str().ok_or_else(|| Error::Config {
-            key: "DATABASE_URL",
+            key: "DATABASE_URL".into(),
             message: "the path must be valid UTF-8".into(),
         })?;
         let pragmas = Pragmas {
