@@ -39,8 +39,9 @@ pub fn payload_config() -> PayloadConfig {
     PayloadConfig::new(BODY_LIMIT)
 }
 
-/// An optional JSON body: `None` when the body is empty; otherwise it must be
-/// `application/json` (415) and parse strictly (400), like a required one.
+/// An optional JSON body: `None` when the body is empty or JSON `null`; otherwise
+/// it must be `application/json` (415) and parse strictly (400), like a required
+/// one.
 pub fn optional_json<T: DeserializeOwned>(
     request: &HttpRequest,
     body: Input<Bytes>,
@@ -67,8 +68,7 @@ pub fn optional_json<T: DeserializeOwned>(
     if !json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(&body)
-        .map(Some)
+    serde_json::from_slice::<Option<T>>(&body)
         .map_err(|err| ApiError::BadRequest(format!("JSON body: {err}")))
 }
 

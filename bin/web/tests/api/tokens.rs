@@ -43,6 +43,7 @@ async fn the_optional_body_sets_an_expiry_in_the_future() {
     for (body, status) in [
         (None, 201),
         (Some(("application/json", "{}")), 201),
+        (Some(("application/json", "null")), 201),
         (Some(("application/json", r#"{"expiresAt":null}"#)), 201),
         (
             Some((
