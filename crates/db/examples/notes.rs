@@ -1,11 +1,11 @@
-//! A different service reusing `db`: its own table and migrations, the same
+//! A different service reusing `db`: its own table, migrations and file, the same
 //! pragmas, queued writers and bounded waits.
 //!
 //! ```text
-//! cargo run -p db --example notes -- /tmp/notes.db
+//! cargo run -p db --example notes [-- /tmp/notes.db]
 //! ```
 
-use std::thread;
+use std::{panic, thread};
 
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -20,11 +20,12 @@ diesel::table! {
 }
 
 fn main() -> db::Result<()> {
-    // A path on the command line, else DATABASE_URL and the rest from the environment.
-    let config = match std::env::args().nth(1) {
-        Some(path) => db::Config::for_path(path),
-        None => db::Config::from_env()?,
-    };
+    // Never the API's file (DATABASE_URL): each migrator refuses a file holding
+    // migrations it does not know, so sharing it would stop both services.
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "data/notes.db".into());
+    let config = db::Config::for_path(path);
     let db = db::Db::open(&config)?;
     for name in db.migrator(MIGRATIONS).run_pending()? {
         println!("applied {name}");
@@ -38,14 +39,14 @@ fn main() -> db::Result<()> {
                 db.write(|conn| {
                     diesel::insert_into(notes::table)
                         .values(notes::body.eq(format!("note from writer {n}")))
-                        .execute(conn)?;
-                    Ok::<_, db::Error>(())
+                        .execute(conn)
+                        .map_err(db::Error::from)
                 })
             })
         })
         .collect();
     for writer in writers {
-        writer.join().map_err(|_| db::Error::Busy)??;
+        writer.join().unwrap_or_else(|p| panic::resume_unwind(p))?;
     }
 
     let count: i64 = db.read(|conn| Ok::<_, db::Error>(notes::table.count().get_result(conn)?))?;
