@@ -17,9 +17,10 @@ build: ## build the binaries (release unless PROFILE=debug)
 	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
 
 .env:
-	cp .env.example .env
+	@scripts/dotenv.sh
 
-run: .env build ## fresh clone to a running server: build, migrate, seed, serve on BIND
+run: build ## fresh clone to a running server: build, migrate, seed, serve on BIND
+	@scripts/dotenv.sh
 	$(BIN)/web migrate
 	$(BIN)/seed
 	$(BIN)/web serve
