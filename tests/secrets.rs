@@ -29,7 +29,9 @@ fn fresh_clone() -> tempfile::TempDir {
 }
 
 fn dotenv(dir: &Path) -> String {
-    let out = Command::new(dir.join("scripts/dotenv.sh")).output().unwrap();
+    let out = Command::new(dir.join("scripts/dotenv.sh"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap()
 }
@@ -101,7 +103,10 @@ fn the_seed_refuses_short_and_placeholder_tokens() {
         cmd.env("ADMIN_TOKEN", token);
         let stderr = Sandbox::fail(cmd);
         assert!(stderr.contains(says), "{token}: {stderr}");
-        assert!(!stderr.contains(token), "the refusal echoes no secret: {stderr}");
+        assert!(
+            !stderr.contains(token),
+            "the refusal echoes no secret: {stderr}"
+        );
     }
     let mut conn = s.conn();
     assert!(end_to_end::dump(&mut conn, "tokens", "id").is_empty());
@@ -119,7 +124,10 @@ fn a_changed_admin_token_revokes_the_previous_one() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("revoked"), "{said}");
     let server = s.serve(&[]);
-    assert_eq!(server.call("GET", "/me", Some(ADMIN_TOKEN), None).status, 401);
+    assert_eq!(
+        server.call("GET", "/me", Some(ADMIN_TOKEN), None).status,
+        401
+    );
     assert_eq!(server.call("GET", "/me", Some(next), None).status, 200);
     // Seeding the same value again revokes nothing more.
     let mut again = s.command("seed", &[]);

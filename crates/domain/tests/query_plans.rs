@@ -142,3 +142,99 @@ fn no_list_query_scans_the_posts_table() {
         );
     }
 }
+
+/// The users list (admins) and a user's tokens page by a row-value keyset
+/// `(created_at, id) < (?, ?)`: SQLite searches their `(created_at, id)` indexes
+/// from the cursor, never scans the table, never sorts.
+#[test]
+fn users_and_tokens_lists_search_their_keyset_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let admin = Actor::Member {
+        id: "u-0000".into(),
+        role: Role::Admin,
+    };
+    for i in 0..500 {
+        NewUser {
+            id: format!("u-{i:04}"),
+            email: format!("u{i}@example.com"),
+            name: "U".into(),
+            role: if i == 0 { Role::Admin } else { Role::User },
+            created_at: Timestamp::from_unix(1_700_000_000 + i / 3).unwrap(),
+        }
+        .insert(&mut conn)
+        .unwrap();
+    }
+    for i in 0..50 {
+        domain::Token::issue(
+            &mut conn,
+            &admin,
+            "u-0000",
+            None,
+            Timestamp::from_unix(1_700_000_000 + i / 2).unwrap(),
+        )
+        .unwrap();
+    }
+    diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
+
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    conn.set_instrumentation(Recorder(recorded.clone()));
+    let users = User::list(&mut conn, &admin, None, 20).unwrap();
+    User::list(&mut conn, &admin, users.next_cursor.as_deref(), 20).unwrap();
+    let tokens = domain::Token::list(&mut conn, &admin, "u-0000", None, 20).unwrap();
+    domain::Token::list(
+        &mut conn,
+        &admin,
+        "u-0000",
+        tokens.next_cursor.as_deref(),
+        20,
+    )
+    .unwrap();
+
+    let statements: Vec<String> = recorded.lock().unwrap().clone();
+    for (table, index) in [
+        ("users", "users_created_at_id_idx"),
+        ("tokens", "tokens_user_id_created_at_idx"),
+    ] {
+        let lists: Vec<&String> = statements
+            .iter()
+            .filter(|s| s.contains(&format!("FROM `{table}`")) && s.contains("ORDER BY"))
+            .collect();
+        assert_eq!(lists.len(), 2, "{table}: {statements:#?}");
+        let with_cursor = lists[1];
+        assert!(
+            with_cursor.contains(&format!("(`{table}`.`created_at`, `{table}`.`id`) < (")),
+            "{with_cursor}"
+        );
+        for sql in lists {
+            let steps = plan(&mut conn, sql);
+            assert!(
+                steps.iter().any(|s| s.contains(index)),
+                "{sql}\ndoes not use {index}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                "{sql}\nsorts outside an index: {steps:?}"
+            );
+        }
+        let steps = plan(&mut conn, with_cursor);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with(&format!("SEARCH {table}")) && s.contains("created_at")),
+            "{with_cursor}\nthe cursor does not bound the index search: {steps:?}"
+        );
+    }
+    // The detector itself: without the keyset bound the index is walked from its
+    // end (a SCAN, fine for a first page), which the SEARCH check above refuses.
+    let first_page = plan(
+        &mut conn,
+        "SELECT id FROM users ORDER BY created_at DESC, id DESC LIMIT 21",
+    );
+    assert!(
+        !first_page.iter().any(|s| s.starts_with("SEARCH users")),
+        "{first_page:?}"
+    );
+}

@@ -9,8 +9,25 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::LoadQuery;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
+
+/// `(created_at, id) < (?, ?)` over `table`'s columns: the keyset bound of a list
+/// newest first. A row-value comparison, so SQLite searches the `(created_at, id)`
+/// index from the cursor instead of expanding an OR into two scans.
+pub(crate) fn created_before<QS: 'static>(
+    table: &'static str,
+    created_at: i64,
+    id: String,
+) -> Box<dyn BoxableExpression<QS, Sqlite, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>(&format!("(`{table}`.`created_at`, `{table}`.`id`) < ("))
+            .bind::<BigInt, _>(created_at)
+            .sql(", ")
+            .bind::<Text, _>(id)
+            .sql(")"),
+    )
+}
 
 /// True when `err` is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &DieselError) -> bool {

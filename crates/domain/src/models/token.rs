@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sha2::{Digest, Sha256};
 
-use crate::models::load_page;
 use crate::models::user::require_self_or_admin;
+use crate::models::{created_before, load_page};
 use crate::schema::{tokens, users};
 use crate::validate::ValidationErrors;
 use crate::{Actor, Connection, Error, Page, Result, Role, Timestamp, cursor};
@@ -239,11 +239,7 @@ impl Token {
             .into_boxed();
         if let Some(cursor) = cursor {
             let (created_at, id) = cursor::decode_token(cursor)?;
-            query = query.filter(
-                tokens::created_at
-                    .lt(created_at)
-                    .or(tokens::created_at.eq(created_at).and(tokens::id.lt(id))),
-            );
+            query = query.filter(created_before("tokens", created_at, id));
         }
         load_page(conn, query, limit, |t: &Token| {
             cursor::encode_token(t.created_at.unix(), &t.id)

@@ -8,7 +8,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{is_foreign_key_violation, is_unique_violation, load_page};
+use crate::models::{created_before, is_foreign_key_violation, is_unique_violation, load_page};
 use crate::schema::{posts, users};
 use crate::validate::{Email, Name, Role, ValidationErrors};
 use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
@@ -224,11 +224,7 @@ impl User {
             .into_boxed();
         if let Some(cursor) = cursor {
             let (created_at, id) = cursor::decode_user(cursor)?;
-            query = query.filter(
-                users::created_at
-                    .lt(created_at)
-                    .or(users::created_at.eq(created_at).and(users::id.lt(id))),
-            );
+            query = query.filter(created_before("users", created_at, id));
         }
         load_page(conn, query, limit, |u: &User| {
             cursor::encode_user(u.created_at.unix(), &u.id)
