@@ -8,7 +8,7 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 
 .DEFAULT_GOAL := help
 .PHONY: help build run migrate rollback status migration seed demo schema schema-check \
-        test lint fmt backup restore bench clean-data
+        test lint fmt backup restore bench postgres clean-data
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,9 @@ test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	scripts/schemathesis.sh
+
+postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
+	@scripts/postgres.sh start
 
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py
