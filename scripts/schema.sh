@@ -25,12 +25,14 @@ self_test() {
   # the check to refuse it.
   local copy status=0
   copy=$(mktemp -d)
-  cp -r diesel.toml migrations "$copy"/
+  mkdir -p "$copy/migrations"
+  cp -r diesel.toml "$copy"/
+  cp -r migrations/sqlite "$copy/migrations/"
   mkdir -p "$copy/crates/domain/src"
   cp crates/domain/src/schema.rs crates/domain/src/schema.patch "$copy/crates/domain/src/"
-  mkdir "$copy/migrations/2999-01-01-000000_drift"
-  echo 'ALTER TABLE posts ADD COLUMN drift text;' > "$copy/migrations/2999-01-01-000000_drift/up.sql"
-  echo 'ALTER TABLE posts DROP COLUMN drift;' > "$copy/migrations/2999-01-01-000000_drift/down.sql"
+  mkdir "$copy/migrations/sqlite/2999-01-01-000000_drift"
+  echo 'ALTER TABLE posts ADD COLUMN drift text;' > "$copy/migrations/sqlite/2999-01-01-000000_drift/up.sql"
+  echo 'ALTER TABLE posts DROP COLUMN drift;' > "$copy/migrations/sqlite/2999-01-01-000000_drift/down.sql"
   run "$copy" check 2>/dev/null || status=$?
   rm -rf "$copy"
   if [ $status -eq 0 ]; then

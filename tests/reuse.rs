@@ -286,9 +286,9 @@ fn run_service(exe: &Path, s: &Sandbox) -> Vec<String> {
         .collect()
 }
 
-/// Names of the migrations under `migrations/`, as `web migrate` prints them.
+/// Names of the migrations under `migrations/sqlite`, as `web migrate` prints them.
 fn migration_names() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(repo_root().join("migrations"))
+    let mut names: Vec<String> = fs::read_dir(repo_root().join("migrations/sqlite"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

@@ -97,11 +97,12 @@ impl AppState {
         Ok(self.executor.read(f).await?)
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the write thread: committed
-    /// when it returns `Ok`.
+    /// Runs `f` in a write transaction on a write thread (`BEGIN IMMEDIATE` on
+    /// SQLite, serializable on PostgreSQL, where a lost race runs `f` again):
+    /// committed when it returns `Ok`.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
-        F: FnOnce(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
+        F: FnMut(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         Ok(self.executor.write(f).await?)

@@ -96,7 +96,7 @@ fn log_filter(raw: &str) -> Result<String, String> {
 
 fn serve(config: db::Config, settings: &web::ServeArgs) -> anyhow::Result<()> {
     let bind = settings.bind.as_str();
-    let database = config.database_path.display().to_string();
+    let database = config.database.to_string();
     // Held until exit: `restore` refuses to replace the file under a server.
     let _lock = db::ServerLock::acquire(&config)?;
     let db = db::Db::open(&config).with_context(|| format!("opening {database}"))?;

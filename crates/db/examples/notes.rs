@@ -50,6 +50,6 @@ fn main() -> db::Result<()> {
     }
 
     let count: i64 = db.read(|conn| Ok::<_, db::Error>(notes::table.count().get_result(conn)?))?;
-    println!("{count} notes in {}", config.database_path.display());
+    println!("{count} notes in {}", config.database);
     Ok(())
 }

@@ -20,7 +20,7 @@ use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 
 use crate::files::{PARTIAL, create_dir, manifest_path, stamped_name, sync_path, write_synced};
-use crate::migrate::applied_versions;
+use crate::migrate::applied_sqlite_versions;
 use crate::retention::prune;
 use crate::verify::{TextRow, connect, sha256_file, verify_file};
 use crate::{Config, Db, Error};
@@ -103,13 +103,17 @@ impl Db {
 
 /// [`Db::backup`] without a `Db`: used by commands that must not keep pools open.
 pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Error> {
+    let database = config.sqlite_file(
+        "backup",
+        "pg_dump (pg_dump -Fc -f app.dump \"$DATABASE_URL\")",
+    )?;
     let dir = &config.backup_dir;
     create_dir(dir)?;
     let now = Utc::now();
-    let name = stamped_name(&config.database_path, now);
+    let name = stamped_name(database, now);
     let final_path = dir.join(&name);
     let partial = dir.join(format!(".{name}{PARTIAL}"));
-    let outcome = snapshot_and_verify(config, &partial, &name, now, progress);
+    let outcome = snapshot_and_verify(config, database, &partial, &name, now, progress);
     let manifest = match outcome {
         Ok(manifest) => manifest,
         Err(err) => {
@@ -140,19 +144,17 @@ pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Er
 
 fn snapshot_and_verify(
     config: &Config,
+    database: &Path,
     partial: &Path,
     name: &str,
     now: DateTime<Utc>,
     progress: Progress<'_>,
 ) -> Result<Manifest, Error> {
     let _ = fs::remove_file(partial);
-    let source_size = fs::metadata(&config.database_path)
-        .map_err(Error::io(format!(
-            "reading {}",
-            config.database_path.display()
-        )))?
+    let source_size = fs::metadata(database)
+        .map_err(Error::io(format!("reading {}", database.display())))?
         .len();
-    let mut source = connect(&config.database_path, config.busy_timeout_ms)?;
+    let mut source = connect(database, config.busy_timeout_ms)?;
     let target = partial
         .to_str()
         .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?
@@ -166,7 +168,7 @@ fn snapshot_and_verify(
 
     let mut copy = connect(partial, config.busy_timeout_ms)?;
     verify_file(&mut copy)?;
-    let schema_version = applied_versions(&mut copy)?.pop();
+    let schema_version = applied_sqlite_versions(&mut copy)?.pop();
     let tables = table_counts(&mut copy)?;
     drop(copy);
     let (sha256, size) = sha256_file(partial, progress)?;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
 use diesel::sqlite::Sqlite;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -67,9 +68,12 @@ fn take_backup(config: &Config) -> Result<crate::Backup, Error> {
 }
 
 /// Runs `command` against the database its settings name, reporting on stdout.
-pub fn run<S: MigrationSource<Sqlite>>(migrations: S, command: &Command) -> Result<(), Error> {
+pub fn run<S: MigrationSource<Sqlite> + MigrationSource<Pg>>(
+    migrations: S,
+    command: &Command,
+) -> Result<(), Error> {
     let config = &command.config();
-    let path = config.database_path.display();
+    let path = &config.database;
     match command {
         Command::Migrate(_) => {
             let db = Db::open(config)?;
@@ -111,7 +115,11 @@ pub fn run<S: MigrationSource<Sqlite>>(migrations: S, command: &Command) -> Resu
             }
         }
         Command::Backup(_) => {
-            if !config.database_path.exists() {
+            let file = config.sqlite_file(
+                "backup",
+                "pg_dump (pg_dump -Fc -f app.dump \"$DATABASE_URL\")",
+            )?;
+            if !file.exists() {
                 return Err(Error::Backup(format!("{path} does not exist")));
             }
             let backup = take_backup(config)?;
@@ -133,6 +141,10 @@ pub fn run<S: MigrationSource<Sqlite>>(migrations: S, command: &Command) -> Resu
             }
         }
         Command::Restore { file, .. } => {
+            config.sqlite_file(
+                "restore",
+                "pg_restore (pg_restore --clean -d \"$DATABASE_URL\" app.dump)",
+            )?;
             let restored = with_progress(|progress| restore(config, &migrations, file, progress))?;
             if let Some(pre) = restored.pre_restore {
                 println!("previous database kept as {}", pre.display());
@@ -143,9 +155,14 @@ pub fn run<S: MigrationSource<Sqlite>>(migrations: S, command: &Command) -> Resu
     Ok(())
 }
 
-/// True when the file has any table besides SQLite's own.
+/// True when the file has any table besides SQLite's own. A PostgreSQL database is
+/// not snapshotted before migrating (backups there are pg_dump's); each migration
+/// runs in a transaction of its own.
 fn holds_tables(db: &Db) -> Result<bool, Error> {
     use diesel::RunQueryDsl;
+    if db.is_postgres() {
+        return Ok(false);
+    }
     let mut conn = db.reader_conn()?;
     let count: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
         "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \

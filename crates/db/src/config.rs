@@ -26,6 +26,9 @@ const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const CACHE_KIB: i64 = 2 * 1024;
 const MMAP_SIZE: i64 = 0;
 const BACKUP_KEEP: usize = 7;
+const WRITERS: u32 = 4;
+const PG_STATEMENT_TIMEOUT_MS: u64 = 30_000;
+const PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
 /// Seconds between scheduled backups; 0 = never.
 const BACKUP_INTERVAL: u64 = 0;
 
@@ -75,13 +78,98 @@ impl FromStr for Synchronous {
     }
 }
 
+/// Which database `DATABASE_URL` names: a SQLite file, or a PostgreSQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The path of a SQLite file (written as a path, `sqlite://path` or `sqlite:path`).
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL, as given (with its password).
+    Postgres(String),
+}
+
+impl Database {
+    /// `"sqlite"` or `"postgresql"`, as `/health` reports it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+/// The path, or the URL with its password replaced by `***`: safe to print and log.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// Never shows the password: `Debug` reaches logs as easily as `Display`.
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(_) => f.debug_tuple("Postgres").field(&self.to_string()).finish(),
+        }
+    }
+}
+
+/// `scheme://user:secret@host/db` as `scheme://user:***@host/db`; a password given
+/// as a `password=` query parameter is hidden the same way.
+fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority_end, _) = rest
+        .char_indices()
+        .find(|&(_, c)| c == '/' || c == '?')
+        .unwrap_or((rest.len(), ' '));
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// Everything needed to open a database and run it well.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Path of the SQLite file (`DATABASE_URL`, a `sqlite://` prefix is allowed).
-    pub database_path: PathBuf,
-    /// Connections in the read pool (`DB_READERS`); the write pool has one.
+    /// The SQLite file or the PostgreSQL server (`DATABASE_URL`).
+    pub database: Database,
+    /// Connections in the read pool (`DB_READERS`).
     pub readers: u32,
+    /// Connections in the write pool on PostgreSQL, and the threads an
+    /// [`Executor`](crate::Executor) runs writes on (`DB_WRITERS`). SQLite has
+    /// exactly one writer whatever this says: its writes are serial anyway.
+    pub writers: u32,
     /// Threads an [`Executor`](crate::Executor) runs reads on (`DB_READ_THREADS`);
     /// at most `readers` are used.
     pub read_threads: usize,
@@ -105,6 +193,13 @@ pub struct Config {
     pub backup_dir: PathBuf,
     /// How many backups to keep (`BACKUP_KEEP`).
     pub backup_keep: usize,
+    /// PostgreSQL `statement_timeout` in milliseconds (`PG_STATEMENT_TIMEOUT_MS`); 0 = none.
+    pub pg_statement_timeout_ms: u64,
+    /// PostgreSQL `idle_in_transaction_session_timeout` in milliseconds
+    /// (`PG_IDLE_IN_TRANSACTION_TIMEOUT_MS`); 0 = none.
+    pub pg_idle_in_transaction_timeout_ms: u64,
+    /// PostgreSQL `application_name` (`PG_APPLICATION_NAME`); `None` = the program's name.
+    pub pg_application_name: Option<String>,
     /// How often a server takes a backup (`BACKUP_INTERVAL`, seconds; 0 = never).
     pub backup_interval: Option<Duration>,
 }
@@ -117,14 +212,19 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Args)]
 #[command(next_help_heading = "Database")]
 pub struct ConfigArgs {
-    /// The SQLite file (a sqlite:// prefix is allowed); its folder is created
-    #[arg(long, env = "DATABASE_URL", value_name = "PATH", default_value = DATABASE_URL,
-          value_parser = Setting::new(database_path).blank_as_is())]
-    pub database_url: PathBuf,
-    /// Connections in the read pool; the write pool has one
+    /// A SQLite file (a path, or sqlite://path; its folder is created) or a
+    /// PostgreSQL server (postgres:// or postgresql://)
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", default_value = DATABASE_URL,
+          value_parser = Setting::new(database_url).blank_as_is())]
+    pub database_url: Database,
+    /// Connections in the read pool
     #[arg(long, env = "DB_READERS", value_name = "N", default_value_t = READERS,
           value_parser = Setting::<u32>::count())]
     pub db_readers: u32,
+    /// PostgreSQL: connections in the write pool and threads writes run on (SQLite has one writer)
+    #[arg(long, env = "DB_WRITERS", value_name = "N", default_value_t = WRITERS,
+          value_parser = Setting::<u32>::count())]
+    pub db_writers: u32,
     /// Threads a server runs reads on, at most DB_READERS (default: one per CPU)
     #[arg(long, env = "DB_READ_THREADS", value_name = "N", default_value_t = default_read_threads(),
           value_parser = Setting::<usize>::count())]
@@ -170,16 +270,32 @@ pub struct ConfigArgs {
     #[arg(long, env = "BACKUP_INTERVAL", value_name = "SECONDS", default_value_t = BACKUP_INTERVAL,
           value_parser = Setting::<u64>::parsed())]
     pub backup_interval: u64,
+    /// PostgreSQL statement_timeout in milliseconds; 0 = none
+    #[arg(long, env = "PG_STATEMENT_TIMEOUT_MS", value_name = "MS",
+          default_value_t = PG_STATEMENT_TIMEOUT_MS, value_parser = Setting::<u64>::parsed())]
+    pub pg_statement_timeout_ms: u64,
+    /// PostgreSQL idle_in_transaction_session_timeout in milliseconds; 0 = none
+    #[arg(long, env = "PG_IDLE_IN_TRANSACTION_TIMEOUT_MS", value_name = "MS",
+          default_value_t = PG_IDLE_IN_TRANSACTION_TIMEOUT_MS, value_parser = Setting::<u64>::parsed())]
+    pub pg_idle_in_transaction_timeout_ms: u64,
+    /// PostgreSQL application_name, shown in pg_stat_activity (default: the program's name)
+    #[arg(long, env = "PG_APPLICATION_NAME", value_name = "NAME", value_parser = Setting::new(path_text))]
+    pub pg_application_name: Option<String>,
 }
 
 impl Config {
     /// Defaults for a database at `path`: the contract's pragmas, four readers.
     pub fn for_path(path: impl Into<PathBuf>) -> Self {
-        let database_path = path.into();
+        Self::for_database(Database::Sqlite(path.into()))
+    }
+
+    /// Defaults for `database`, a SQLite file or a PostgreSQL server.
+    pub fn for_database(database: Database) -> Self {
         Self {
-            backup_dir: backups_beside(&database_path),
-            database_path,
+            backup_dir: backups_beside(&database),
+            database,
             readers: READERS,
+            writers: WRITERS,
             read_threads: default_read_threads(),
             pool_timeout: Duration::from_millis(POOL_TIMEOUT_MS),
             busy_timeout_ms: BUSY_TIMEOUT_MS,
@@ -190,7 +306,22 @@ impl Config {
             mmap_size: MMAP_SIZE,
             backup_keep: BACKUP_KEEP,
             backup_interval: every(BACKUP_INTERVAL),
+            pg_statement_timeout_ms: PG_STATEMENT_TIMEOUT_MS,
+            pg_idle_in_transaction_timeout_ms: PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+            pg_application_name: None,
         }
+    }
+
+    /// The SQLite file, for the operations that exist on SQLite only (backup,
+    /// restore): on PostgreSQL an [`Error::Unsupported`] naming `instead`, the
+    /// server's own tool for it.
+    pub fn sqlite_file(&self, operation: &str, instead: &str) -> Result<&Path, Error> {
+        self.database.sqlite_path().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{operation} works on SQLite files; {} is PostgreSQL: use {instead}",
+                self.database
+            ))
+        })
     }
 
     /// The settings of [`ConfigArgs`] from the environment alone: no `.env` (a
@@ -213,8 +344,9 @@ impl From<ConfigArgs> for Config {
                 .backup_dir
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .unwrap_or_else(|| backups_beside(&args.database_url)),
-            database_path: args.database_url,
+            database: args.database_url,
             readers: args.db_readers,
+            writers: args.db_writers,
             read_threads: args.db_read_threads,
             pool_timeout: Duration::from_millis(args.db_pool_timeout_ms),
             busy_timeout_ms: args.sqlite_busy_timeout_ms,
@@ -225,13 +357,19 @@ impl From<ConfigArgs> for Config {
             mmap_size: args.sqlite_mmap_size,
             backup_keep: args.backup_keep,
             backup_interval: every(args.backup_interval),
+            pg_statement_timeout_ms: args.pg_statement_timeout_ms,
+            pg_idle_in_transaction_timeout_ms: args.pg_idle_in_transaction_timeout_ms,
+            pg_application_name: args.pg_application_name.filter(|name| !name.is_empty()),
         }
     }
 }
 
-fn backups_beside(database: &Path) -> PathBuf {
+/// `backups` beside a SQLite file; for PostgreSQL, `backups` in the working folder
+/// (which backups then refuse: they are pg_dump's job).
+fn backups_beside(database: &Database) -> PathBuf {
     database
-        .parent()
+        .sqlite_path()
+        .and_then(Path::parent)
         .map(|p| p.join("backups"))
         .unwrap_or_else(|| PathBuf::from("backups"))
 }
@@ -373,8 +511,12 @@ fn config_error(err: clap::Error) -> Error {
     }
 }
 
-/// `DATABASE_URL`: a file path, with or without a `sqlite://` or `sqlite:` prefix.
-fn database_path(url: &str) -> Result<PathBuf, String> {
+/// `DATABASE_URL`: `postgres://` or `postgresql://` for PostgreSQL, else a file
+/// path, with or without a `sqlite://` or `sqlite:` prefix.
+fn database_url(url: &str) -> Result<Database, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(url.to_owned()));
+    }
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -382,7 +524,12 @@ fn database_path(url: &str) -> Result<PathBuf, String> {
     if path.is_empty() || path == ":memory:" {
         return Err("must be the path of a database file".into());
     }
-    Ok(PathBuf::from(path))
+    Ok(Database::Sqlite(PathBuf::from(path)))
+}
+
+/// Text as written; blank stands for "unset".
+fn path_text(raw: &str) -> Result<String, String> {
+    Ok(raw.trim().to_owned())
 }
 
 /// A path as written; blank stands for "unset" (see [`Config`]'s `From`).
@@ -449,6 +596,7 @@ mod tests {
         let c = parse(&[
             "--database-url=sqlite://x/y.db",
             "--db-readers=8",
+            "--db-writers=6",
             "--db-read-threads=3",
             "--db-pool-timeout-ms=250",
             "--sqlite-busy-timeout-ms=100",
@@ -460,13 +608,17 @@ mod tests {
             "--backup-dir=/b",
             "--backup-keep=2",
             "--backup-interval=60",
+            "--pg-statement-timeout-ms=1500",
+            "--pg-idle-in-transaction-timeout-ms=2500",
+            "--pg-application-name=api",
         ])
         .unwrap();
         assert_eq!(
             c,
             Config {
-                database_path: "x/y.db".into(),
+                database: Database::Sqlite("x/y.db".into()),
                 readers: 8,
+                writers: 6,
                 read_threads: 3,
                 pool_timeout: Duration::from_millis(250),
                 busy_timeout_ms: 100,
@@ -478,6 +630,9 @@ mod tests {
                 backup_dir: "/b".into(),
                 backup_keep: 2,
                 backup_interval: Some(Duration::from_secs(60)),
+                pg_statement_timeout_ms: 1500,
+                pg_idle_in_transaction_timeout_ms: 2500,
+                pg_application_name: Some("api".into()),
             }
         );
     }
@@ -485,10 +640,8 @@ mod tests {
     #[test]
     fn database_url_takes_either_prefix_and_refuses_no_file() {
         assert_eq!(
-            parse(&["--database-url", "sqlite:a.db"])
-                .unwrap()
-                .database_path,
-            PathBuf::from("a.db")
+            parse(&["--database-url", "sqlite:a.db"]).unwrap().database,
+            Database::Sqlite("a.db".into())
         );
         for url in ["", "sqlite://", ":memory:", "sqlite::memory:"] {
             let err = refusal(&["--database-url", url]).to_string();
@@ -497,6 +650,25 @@ mod tests {
                 "{url}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_postgres_url_names_the_server_and_never_shows_its_password() {
+        for url in [
+            "postgres://app:s3cret@db.example:5432/app",
+            "postgresql://app:s3cret@db.example/app?password=s3cret&sslmode=disable",
+        ] {
+            let database = parse(&["--database-url", url]).unwrap().database;
+            assert_eq!(database, Database::Postgres(url.into()));
+            assert_eq!(database.backend(), "postgresql");
+            let shown = format!("{database} {database:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("app:***@db.example"), "{shown}");
+        }
+        assert_eq!(
+            Database::Postgres("postgres://db.example/app".into()).to_string(),
+            "postgres://db.example/app"
+        );
     }
 
     #[test]

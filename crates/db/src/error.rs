@@ -26,8 +26,19 @@ pub enum Error {
     #[error("cannot open the database {path}: {message}")]
     Open { path: PathBuf, message: String },
 
-    /// A pragma read back at start-up does not hold the configured value.
-    #[error("pragma {name} did not take: expected {expected}, SQLite reports {actual}")]
+    /// A PostgreSQL server could not be connected to. `database` is the URL without
+    /// its password; `message` is the server's (or libpq's) own.
+    #[error("cannot connect to {database}: {message}")]
+    Connect { database: String, message: String },
+
+    /// The operation exists for SQLite files only (`backup`, `restore`): on
+    /// PostgreSQL the message names the server's own tool.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A pragma (SQLite) or setting (PostgreSQL) read back at start-up does not
+    /// hold the configured value.
+    #[error("setting {name} did not take: expected {expected}, the database reports {actual}")]
     Pragma {
         name: &'static str,
         expected: String,

@@ -15,10 +15,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use diesel::SqliteConnection;
 use tokio::sync::oneshot;
 
-use crate::{Db, Error};
+use crate::{Connection, Db, Error};
 
 /// Jobs a lane holds before it answers [`Error::Busy`] at once: a bound on memory
 /// (the queue's slots take about 0.4 MiB), far above what thousands of concurrent
@@ -51,7 +50,8 @@ struct Threads(Vec<JoinHandle<()>>);
 
 impl Executor {
     /// Starts `db.config().read_threads` read threads (at most one per reader
-    /// connection) and one write thread.
+    /// connection) and the write threads: one on SQLite, whose writes are serial
+    /// anyway, `db.config().writers` on PostgreSQL, whose writers run in parallel.
     pub fn start(db: Db) -> Result<Executor, Error> {
         Self::with_capacity(db, QUEUE_CAPACITY)
     }
@@ -62,7 +62,12 @@ impl Executor {
             .read_threads
             .min(db.config().readers as usize)
             .max(1);
-        let mut threads = Vec::with_capacity(read_threads + 1);
+        let write_threads = if db.is_postgres() {
+            db.config().writers as usize
+        } else {
+            1
+        };
+        let mut threads = Vec::with_capacity(read_threads + write_threads);
         // A job wakes one idle thread; a thread that finishes one takes the next
         // without sleeping.
         let (reads, read_queue) = crossbeam_channel::bounded::<Job>(capacity);
@@ -70,7 +75,14 @@ impl Executor {
             threads.push(spawn(format!("db-read-{n}"), &db, read_queue.clone())?);
         }
         let (writes, write_queue) = crossbeam_channel::bounded::<Job>(capacity);
-        threads.push(spawn("db-write".into(), &db, write_queue)?);
+        for n in 0..write_threads {
+            let name = if write_threads == 1 {
+                "db-write".into()
+            } else {
+                format!("db-write-{n}")
+            };
+            threads.push(spawn(name, &db, write_queue.clone())?);
+        }
         Ok(Executor {
             shared: Arc::new(Shared {
                 reads,
@@ -89,18 +101,18 @@ impl Executor {
     /// Runs `f` on a reader connection ([`Db::read`]) on the read lane.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
         self.run(&self.shared.reads, move |db| db.read(f)).await
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer ([`Db::write`]) on
-    /// the write lane, which queues writers in the order they came.
+    /// Runs `f` in a write transaction on a writer ([`Db::write`]) on the write
+    /// lane, which queues writers in the order they came.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<diesel::result::Error> + From<Error> + Send + 'static,
     {
@@ -228,7 +240,7 @@ mod tests {
         future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
     }
 
-    fn insert(v: i64) -> impl FnOnce(&mut SqliteConnection) -> Result<usize, Error> {
+    fn insert(v: i64) -> impl FnMut(&mut crate::Connection) -> Result<usize, Error> {
         move |conn| {
             Ok(diesel::sql_query("INSERT INTO t (v) VALUES (?)")
                 .bind::<BigInt, _>(v)
@@ -236,7 +248,7 @@ mod tests {
         }
     }
 
-    fn count(conn: &mut SqliteConnection) -> Result<i64, Error> {
+    fn count(conn: &mut crate::Connection) -> Result<i64, Error> {
         Ok(diesel::sql_query("SELECT count(*) AS n FROM t")
             .get_result::<Count>(conn)?
             .n)

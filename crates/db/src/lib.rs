@@ -39,6 +39,7 @@
 mod backup;
 pub mod cli;
 mod config;
+mod connection;
 mod error;
 mod executor;
 mod files;
@@ -50,19 +51,29 @@ mod retention;
 mod verify;
 
 pub use backup::{Backup, Manifest, Progress, backup_file};
-pub use config::{Config, ConfigArgs, Setting, Synchronous};
+pub use config::{Config, ConfigArgs, Database, Setting, Synchronous};
+pub use connection::{AnyConnection, Manager, MultiBackend, is_serialization_failure};
+
+/// The connection every query takes, SQLite or PostgreSQL: the one place that
+/// names the backends.
+pub type Connection = AnyConnection;
 pub use error::{Error, Result, is_busy};
 pub use executor::Executor;
 pub use lock::ServerLock;
-pub use migrate::{MigrationStatus, Migrator};
-pub use pool::{Db, PooledConnection, pragma};
+pub use migrate::{MigrationStatus, Migrations, Migrator};
+pub use pool::{Db, PooledConnection, pg_setting, pragma};
 pub use restore::{Restored, restore};
 pub use retention::{latest_backup, list_backups};
 pub use verify::verify_backup;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 
-/// The migrations under `migrations/` that build this project's schema (users,
-/// posts, tokens), compiled in. A service on the same database runs these; one
-/// with tables of its own passes its own `embed_migrations!` to [`Db::migrator`].
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+/// The migrations that build this project's schema (users, posts, tokens),
+/// compiled in: `migrations/sqlite` and `migrations/postgres`, the same versions in
+/// both. A service on the same database runs these; one with tables of its own
+/// passes its own `embed_migrations!` (or its own [`Migrations`]) to
+/// [`Db::migrator`].
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: embed_migrations!("../../migrations/sqlite"),
+    postgres: embed_migrations!("../../migrations/postgres"),
+};

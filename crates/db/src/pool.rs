@@ -1,18 +1,26 @@
-//! The `Db` handle: one writer connection, a pool of `query_only` readers, and the
-//! pragmas applied to every connection either pool opens.
+//! The `Db` handle: a writer pool (one connection on SQLite, `DB_WRITERS` on
+//! PostgreSQL), a pool of read-only readers, and the session settings applied to
+//! every connection either pool opens.
 
-use std::path::Path;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{self, CustomizeConnection, Pool};
 use diesel::sql_types::Text;
 
+use crate::Connection;
+use crate::config::Database;
+use crate::connection::{Manager, take_lost_race};
 use crate::{Config, Error};
 
 /// A connection checked out of one of [`Db`]'s pools; back in the pool when dropped.
-pub type PooledConnection = r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Times a PostgreSQL write runs when it keeps losing serialization races, before
+/// it answers [`Error::Busy`].
+const WRITE_ATTEMPTS: u32 = 8;
 
 /// The pragmas one connection gets before first use.
 #[derive(Debug, Clone)]
@@ -58,16 +66,123 @@ impl Pragmas {
     }
 }
 
-impl CustomizeConnection<SqliteConnection, r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute(&self.sql())
+/// The session settings one PostgreSQL connection gets before first use.
+#[derive(Debug, Clone)]
+struct PgSession {
+    statement_timeout_ms: u64,
+    idle_in_transaction_timeout_ms: u64,
+    application_name: String,
+    read_only: bool,
+}
+
+impl PgSession {
+    fn sql(&self) -> String {
+        format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SET application_name = '{}'; SET default_transaction_read_only = {};",
+            self.statement_timeout_ms,
+            self.idle_in_transaction_timeout_ms,
+            self.application_name.replace('\'', "''"),
+            if self.read_only { "on" } else { "off" },
+        )
+    }
+
+    /// What each setting must read back as (`pg_settings.setting`: milliseconds
+    /// as a number).
+    fn expected(&self) -> [(&'static str, String); 4] {
+        [
+            ("statement_timeout", self.statement_timeout_ms.to_string()),
+            (
+                "idle_in_transaction_session_timeout",
+                self.idle_in_transaction_timeout_ms.to_string(),
+            ),
+            ("application_name", self.application_name.clone()),
+            (
+                "default_transaction_read_only",
+                if self.read_only { "on" } else { "off" }.into(),
+            ),
+        ]
+    }
+}
+
+/// Sets up every connection a pool opens: the pragmas on SQLite, the session
+/// settings on PostgreSQL.
+#[derive(Debug, Clone)]
+struct Setup {
+    pragmas: Pragmas,
+    pg: PgSession,
+}
+
+impl Setup {
+    fn reader(&self) -> Setup {
+        Setup {
+            pragmas: Pragmas {
+                query_only: true,
+                ..self.pragmas.clone()
+            },
+            pg: PgSession {
+                read_only: true,
+                ..self.pg.clone()
+            },
+        }
+    }
+
+    fn sql(&self, conn: &Connection) -> String {
+        match conn {
+            Connection::Sqlite(_) => self.pragmas.sql(),
+            Connection::Pg(_) => self.pg.sql(),
+        }
+    }
+
+    /// Reads each setting back and errors on the first that did not take.
+    fn check(&self, conn: &mut Connection) -> Result<(), Error> {
+        let expected: Vec<(&'static str, String)> = match conn {
+            Connection::Sqlite(_) => self.pragmas.expected().into(),
+            Connection::Pg(_) => self.pg.expected().into(),
+        };
+        for (name, expected) in expected {
+            let actual = match conn {
+                Connection::Sqlite(_) => pragma(conn, name)?,
+                Connection::Pg(_) => pg_setting(conn, name)?,
+            };
+            if actual != expected {
+                return Err(Error::Pragma {
+                    name,
+                    expected,
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CustomizeConnection<Connection, r2d2::Error> for Setup {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), r2d2::Error> {
+        conn.batch_execute(&self.sql(conn))
             .map_err(r2d2::Error::QueryError)
     }
 }
 
+/// Reads one PostgreSQL setting as `pg_settings` shows it (durations in
+/// milliseconds, switches as `on`/`off`).
+pub fn pg_setting(conn: &mut Connection, name: &str) -> Result<String, Error> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        setting: String,
+    }
+    Ok(
+        diesel::sql_query("SELECT setting FROM pg_settings WHERE name = $1")
+            .bind::<Text, _>(name)
+            .get_result::<Row>(conn)?
+            .setting,
+    )
+}
+
 /// Reads one pragma as text, e.g. `pragma(conn, "journal_mode")` gives `"wal"`.
-/// Knows the pragmas this crate sets.
-pub fn pragma(conn: &mut SqliteConnection, name: &str) -> Result<String, Error> {
+/// Knows the pragmas this crate sets; SQLite only.
+pub fn pragma(conn: &mut Connection, name: &str) -> Result<String, Error> {
     macro_rules! read {
         ($column:ident) => {{
             #[derive(QueryableByName)]
@@ -98,81 +213,96 @@ pub fn pragma(conn: &mut SqliteConnection, name: &str) -> Result<String, Error> 
     })
 }
 
-/// Handle to one SQLite database: cheap to clone, shared by every thread.
+/// Handle to one database, SQLite or PostgreSQL: cheap to clone, shared by every
+/// thread.
 ///
-/// Writes go through [`Db::write`], which holds the only writer connection inside
-/// a `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of failing
-/// with "database is locked". Reads go through [`Db::read`] on `query_only`
-/// connections that never block the writer (WAL).
+/// Writes go through [`Db::write`]. On SQLite it holds the only writer connection
+/// inside a `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of
+/// failing with "database is locked"; on PostgreSQL writers run in parallel on
+/// `DB_WRITERS` connections, each in a serializable transaction retried when it
+/// loses a race. Reads go through [`Db::read`] on read-only connections that never
+/// block a writer.
 #[derive(Clone, Debug)]
 pub struct Db {
-    writer: Pool<ConnectionManager<SqliteConnection>>,
-    readers: Pool<ConnectionManager<SqliteConnection>>,
+    writer: Pool<Manager>,
+    readers: Pool<Manager>,
     config: Config,
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file and its parent folder, builds
-    /// both pools, and checks that every pragma took on a connection of each.
+    /// Opens the database. A SQLite file is created (with its folder) if needed; a
+    /// PostgreSQL server that cannot be reached is an [`Error::Connect`] with the
+    /// server's message. Builds both pools and checks that every setting took on a
+    /// connection of each.
     pub fn open(config: &Config) -> Result<Db, Error> {
-        let path = &config.database_path;
-        crate::files::create_parent(path)?;
-        let url = path.to_str().ok_or_else(|| Error::Config {
-            key: "DATABASE_URL".into(),
-            message: "the path must be valid UTF-8".into(),
-        })?;
-        let pragmas = Pragmas {
-            busy_timeout_ms: config.busy_timeout_ms,
-            synchronous: config.synchronous,
-            foreign_keys: config.foreign_keys,
-            journal_size_limit: config.journal_size_limit,
-            cache_kib: config.cache_kib,
-            mmap_size: config.mmap_size,
-            query_only: false,
+        let manager = Manager {
+            database: config.database.clone(),
+        };
+        match &config.database {
+            Database::Sqlite(path) => {
+                crate::files::create_parent(path)?;
+                if path.to_str().is_none() {
+                    return Err(Error::Config {
+                        key: "DATABASE_URL".into(),
+                        message: "the path must be valid UTF-8".into(),
+                    });
+                }
+            }
+            // One connection first, for the server's own message: the pool would
+            // only say that it timed out.
+            Database::Postgres(_) => {
+                Connection::open(&config.database).map_err(|err| Error::Connect {
+                    database: config.database.to_string(),
+                    message: one_line(&err.to_string()),
+                })?;
+            }
+        }
+        let setup = Setup {
+            pg: PgSession {
+                statement_timeout_ms: config.pg_statement_timeout_ms,
+                idle_in_transaction_timeout_ms: config.pg_idle_in_transaction_timeout_ms,
+                application_name: config
+                    .pg_application_name
+                    .clone()
+                    .unwrap_or_else(program_name),
+                read_only: false,
+            },
+            pragmas: Pragmas {
+                busy_timeout_ms: config.busy_timeout_ms,
+                synchronous: config.synchronous,
+                foreign_keys: config.foreign_keys,
+                journal_size_limit: config.journal_size_limit,
+                cache_kib: config.cache_kib,
+                mmap_size: config.mmap_size,
+                query_only: false,
+            },
+        };
+        let writers = match config.database {
+            Database::Sqlite(_) => 1,
+            Database::Postgres(_) => config.writers,
         };
         // The writer is built first: it switches the file to WAL before any reader,
         // which cannot change the journal mode once query_only is on.
-        let writer = build_pool(url, path, 1, config, pragmas.clone())?;
-        let readers = build_pool(
-            url,
-            path,
-            config.readers,
-            config,
-            Pragmas {
-                query_only: true,
-                ..pragmas.clone()
-            },
-        )?;
+        let writer = build_pool(&manager, writers, config, setup.clone())?;
+        let readers = build_pool(&manager, config.readers, config, setup.reader())?;
         let db = Db {
             writer,
             readers,
             config: config.clone(),
         };
-        db.check_pragmas(&pragmas)?;
+        setup.check(&mut *db.writer_conn()?)?;
+        setup.reader().check(&mut *db.reader_conn()?)?;
         Ok(db)
     }
 
-    fn check_pragmas(&self, pragmas: &Pragmas) -> Result<(), Error> {
-        let reader_pragmas = Pragmas {
-            query_only: true,
-            ..pragmas.clone()
-        };
-        for (mut conn, expected) in [
-            (self.writer_conn()?, pragmas.expected()),
-            (self.reader_conn()?, reader_pragmas.expected()),
-        ] {
-            for (name, expected) in expected {
-                let actual = pragma(&mut conn, name)?;
-                if actual != expected {
-                    return Err(Error::Pragma {
-                        name,
-                        expected,
-                        actual,
-                    });
-                }
-            }
-        }
-        Ok(())
+    /// `"sqlite"` or `"postgresql"`.
+    pub fn backend(&self) -> &'static str {
+        self.config.database.backend()
+    }
+
+    /// True on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.config.database, Database::Postgres(_))
     }
 
     /// The configuration this handle was opened with.
@@ -180,15 +310,34 @@ impl Db {
         &self.config
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer connection:
-    /// committed if it returns `Ok`, rolled back if it returns `Err`.
-    pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    /// Runs `f` in a write transaction on a writer connection (see
+    /// [`Connection::write_transaction`]): committed if it returns `Ok`, rolled
+    /// back if it returns `Err`. On PostgreSQL a transaction that lost a
+    /// serialization race runs again, from the start, a few times before it
+    /// answers [`Error::Busy`]; so `f` must have no effect outside the database
+    /// that a second run would repeat. (The race is seen on the connection, not in
+    /// `f`'s error, so any error type works; a connection given an
+    /// instrumentation of its own is not retried.)
+    pub fn write<T, E, F>(&self, mut f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
+        F: FnMut(&mut Connection) -> Result<T, E>,
         E: From<diesel::result::Error> + From<Error>,
     {
         let mut conn = self.writer_conn()?;
-        conn.immediate_transaction(f)
+        let mut attempt = 1;
+        loop {
+            take_lost_race();
+            match conn.write_transaction(&mut f) {
+                Err(_) if take_lost_race() => {
+                    if attempt == WRITE_ATTEMPTS {
+                        return Err(Error::Busy.into());
+                    }
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Runs `f` on a reader connection. Each statement sees a consistent snapshot
@@ -197,7 +346,7 @@ impl Db {
     /// Single-statement reads, the common case, skip the `BEGIN`/`COMMIT`.
     pub fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
+        F: FnOnce(&mut Connection) -> Result<T, E>,
         E: From<Error>,
     {
         let mut conn = self.reader_conn()?;
@@ -237,6 +386,10 @@ impl Db {
     }
 
     fn run_checkpoint(&self, mode: &str) -> Result<bool, Error> {
+        // PostgreSQL runs its own checkpoints.
+        if self.is_postgres() {
+            return Ok(true);
+        }
         let mut conn = self.writer_conn()?;
         #[derive(QueryableByName)]
         struct Outcome {
@@ -250,22 +403,57 @@ impl Db {
 }
 
 fn build_pool(
-    url: &str,
-    path: &Path,
+    manager: &Manager,
     size: u32,
     config: &Config,
-    pragmas: Pragmas,
-) -> Result<Pool<ConnectionManager<SqliteConnection>>, Error> {
+    setup: Setup,
+) -> Result<Pool<Manager>, Error> {
+    let postgres = matches!(config.database, Database::Postgres(_));
     Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(config.pool_timeout)
         // SQLite connections do not go stale; a probe query per checkout is waste.
-        .test_on_check_out(false)
-        .connection_customizer(Box::new(pragmas))
-        .build(ConnectionManager::<SqliteConnection>::new(url))
-        .map_err(|e| Error::Open {
-            path: path.to_owned(),
-            message: e.to_string(),
+        // A PostgreSQL connection dies with its server: the probe finds it dead
+        // and the pool opens a new one, so requests recover when the server does.
+        .test_on_check_out(postgres)
+        .connection_customizer(Box::new(setup))
+        .build(manager.clone())
+        .map_err(|e| match &config.database {
+            Database::Sqlite(path) => Error::Open {
+                path: path.clone(),
+                message: e.to_string(),
+            },
+            Database::Postgres(_) => Error::Connect {
+                database: config.database.to_string(),
+                message: one_line(&e.to_string()),
+            },
         })
+}
+
+/// libpq's messages span lines ("connection to server ... failed: FATAL: ...").
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The name PostgreSQL shows for this program's sessions by default.
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "db".into())
+}
+
+/// A few milliseconds, more each attempt, varied so that two writers that
+/// collided do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos() % 4_000_000);
+    Duration::from_millis(u64::from(attempt) * 2) + Duration::from_nanos(u64::from(jitter))
 }

@@ -32,9 +32,12 @@ pub fn restore<S: MigrationSource<Sqlite>>(
     file: &Path,
     progress: Progress<'_>,
 ) -> Result<Restored, Error> {
+    let db_path = config.sqlite_file(
+        "restore",
+        "pg_restore (pg_restore --clean -d \"$DATABASE_URL\" app.dump)",
+    )?;
     let manifest = verify_backup(file, migrations, progress)?;
     let _lock = ServerLock::acquire(config)?;
-    let db_path = &config.database_path;
     let pre_restore = if db_path.exists() {
         let dir = &config.backup_dir;
         create_dir(dir)?;

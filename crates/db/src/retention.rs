@@ -12,7 +12,11 @@ use crate::{Config, Error};
 
 /// Final-named backups of this database in `dir`, oldest first.
 pub fn list_backups(config: &Config) -> Result<Vec<PathBuf>, Error> {
-    let prefix = format!("{}-", stem(&config.database_path));
+    // PostgreSQL has no backups of this crate's making.
+    let Some(database) = config.database.sqlite_path() else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{}-", stem(database));
     let dir = &config.backup_dir;
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::backup::{Manifest, Progress};
 use crate::files::manifest_path;
-use crate::migrate::{applied_versions, known_migrations, unknown_versions};
+use crate::migrate::{applied_sqlite_versions, known_migrations, unknown_versions};
 
 /// A fresh connection outside the pools: backups and checks must not hold a
 /// pooled reader (which is `query_only`) for their whole duration.
@@ -112,7 +112,10 @@ pub fn verify_backup<S: MigrationSource<Sqlite>>(
     }
     let mut conn = connect(file, 1000)?;
     verify_file(&mut conn).map_err(|e| Error::Restore(e.to_string()))?;
-    let unknown = unknown_versions(applied_versions(&mut conn)?, &known_migrations(migrations)?);
+    let unknown = unknown_versions(
+        applied_sqlite_versions(&mut conn)?,
+        &known_migrations(migrations)?,
+    );
     if !unknown.is_empty() {
         return Err(Error::SchemaTooNew(unknown));
     }

@@ -142,11 +142,11 @@ fn restore_round_trip_keeps_the_previous_file_and_drops_the_old_wal() {
     let backup = db::backup_file(&config, &none).unwrap();
     add_posts(&t.db, 5);
     assert_eq!(counts(&t.db), (2, 15));
-    let wal = format!("{}-wal", config.database_path.display());
+    let wal = format!("{}-wal", config.database);
     drop(t.db);
     // Something is left in a -wal by a writer that did not checkpoint.
     {
-        let mut c = SqliteConnection::establish(config.database_path.to_str().unwrap()).unwrap();
+        let mut c = SqliteConnection::establish(&config.database.to_string()).unwrap();
         c.batch_execute("PRAGMA wal_autocheckpoint = 0; UPDATE posts SET title = 'changed'")
             .unwrap();
         std::mem::forget(c); // no checkpoint on close: the -wal stays
@@ -258,7 +258,7 @@ fn the_wal_shrinks_back_after_a_long_reader_ends() {
         c
     });
     t.db.migrator(db::MIGRATIONS).run_pending().unwrap();
-    let wal = format!("{}-wal", t.db.config().database_path.display());
+    let wal = format!("{}-wal", t.db.config().database);
     let wal_size = || fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
 
     // A long reader pins its snapshot: checkpoints cannot reset the WAL past it.

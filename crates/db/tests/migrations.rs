@@ -47,7 +47,7 @@ struct ForeignKey {
 }
 
 fn columns(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Connection,
     table: &str,
 ) -> Vec<(String, String, bool, Option<String>, bool)> {
     diesel::sql_query(format!("PRAGMA table_info({table})"))
@@ -75,7 +75,7 @@ fn col(
 }
 
 /// The contract's section 2, as SQLite reports it.
-fn assert_contract_schema(conn: &mut SqliteConnection) {
+fn assert_contract_schema(conn: &mut db::Connection) {
     assert_eq!(
         columns(conn, "users"),
         vec![
@@ -128,7 +128,7 @@ fn assert_contract_schema(conn: &mut SqliteConnection) {
     assert!(sql.contains("PRIMARY KEY AUTOINCREMENT NOT NULL"), "{sql}");
 }
 
-fn table_names(conn: &mut SqliteConnection) -> Vec<String> {
+fn table_names(conn: &mut db::Connection) -> Vec<String> {
     #[derive(QueryableByName)]
     struct Name {
         #[diesel(sql_type = Text)]

@@ -138,7 +138,7 @@ fn a_deferred_read_then_write_fails_under_the_same_contention() {
         let mut c = SqliteConnection::establish(&url).unwrap();
         c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON")
             .unwrap();
-        c
+        db::Connection::Sqlite(c)
     };
     let (workers, rounds) = (8, 20);
     let barrier = Arc::new(Barrier::new(workers));

@@ -43,10 +43,12 @@ impl RawPost {
 
 fn setup(dir: &tempfile::TempDir) -> String {
     let path = dir.path().join("bench.db").to_str().unwrap().to_owned();
-    let mut conn = SqliteConnection::establish(&path).unwrap();
-    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+    let mut sqlite = SqliteConnection::establish(&path).unwrap();
+    sqlite
+        .batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .unwrap();
-    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
+    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let mut conn = db::Connection::Sqlite(sqlite);
     NewUser {
         id: "author".into(),
         email: "author@example.com".into(),
@@ -92,7 +94,7 @@ fn point_query(c: &mut Criterion) {
     let now = Timestamp::from_unix(NOW).unwrap();
     let mut group = c.benchmark_group("point");
 
-    let mut conn = SqliteConnection::establish(&path).unwrap();
+    let mut conn = db::Connection::Sqlite(SqliteConnection::establish(&path).unwrap());
     let mut next = ids();
     group.bench_function("domain", |b| {
         b.iter(|| {
@@ -129,7 +131,7 @@ fn list_query(c: &mut Criterion) {
     let now = Timestamp::from_unix(NOW).unwrap();
     let mut group = c.benchmark_group("list20");
 
-    let mut conn = SqliteConnection::establish(&path).unwrap();
+    let mut conn = db::Connection::Sqlite(SqliteConnection::establish(&path).unwrap());
     group.bench_function("domain", |b| {
         b.iter(|| {
             black_box(

@@ -20,8 +20,9 @@ pub use models::user::{NewUserInput, User, UserChangesInput};
 pub use time::Timestamp;
 pub use validate::{Email, FieldError, Name, Role, ValidationErrors};
 
-/// The connection every query takes: the one place that names the backend.
-pub type Connection = diesel::SqliteConnection;
+/// The connection every query takes, SQLite or PostgreSQL (`db::Connection`, a
+/// Diesel `MultiConnection`): queries are written once against it.
+pub type Connection = db::Connection;
 
 /// Lists return at most this many rows, and this many when no limit is given.
 pub const MAX_LIMIT: i64 = 100;
@@ -133,23 +134,77 @@ fn page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Pa
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use diesel::{Connection, RunQueryDsl};
+    use db::{AnyConnection, Database};
+    use diesel::connection::SimpleConnection;
     use diesel_migrations::MigrationHarness;
 
-    /// A freshly migrated database in its own temporary file.
+    /// A freshly migrated database of its own: a temporary SQLite file, or, when
+    /// `TEST_DATABASE_URL` names a PostgreSQL server, a schema of its own there
+    /// (dropped with it).
     pub struct TestDb {
         pub conn: crate::Connection,
-        _dir: tempfile::TempDir,
+        _place: Place,
+    }
+
+    enum Place {
+        File(#[expect(dead_code, reason = "held to be removed when dropped")] tempfile::TempDir),
+        Schema { base: String, name: String },
+    }
+
+    impl Drop for Place {
+        fn drop(&mut self) {
+            if let Place::Schema { base, name } = self
+                && let Ok(mut conn) = AnyConnection::open(&Database::Postgres(base.clone()))
+            {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+            }
+        }
     }
 
     pub fn db() -> TestDb {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.trim().is_empty() => postgres(base.trim()),
+            _ => sqlite(),
+        }
+    }
+
+    fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
-        let mut conn = crate::Connection::establish(path.to_str().unwrap()).unwrap();
-        diesel::sql_query("PRAGMA foreign_keys = ON")
-            .execute(&mut conn)
+        let mut conn = AnyConnection::open(&Database::Sqlite(path)).unwrap();
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        migrate(&mut conn);
+        TestDb {
+            conn,
+            _place: Place::File(dir),
+        }
+    }
+
+    fn postgres(base: &str) -> TestDb {
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = AnyConnection::open(&Database::Postgres(base.into())).unwrap();
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
             .unwrap();
-        conn.run_pending_migrations(db::MIGRATIONS).unwrap();
-        TestDb { conn, _dir: dir }
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+        let place = Place::Schema {
+            base: base.into(),
+            name,
+        };
+        let mut conn = AnyConnection::open(&Database::Postgres(url)).unwrap();
+        migrate(&mut conn);
+        TestDb {
+            conn,
+            _place: place,
+        }
+    }
+
+    fn migrate(conn: &mut AnyConnection) {
+        match conn {
+            AnyConnection::Pg(c) => c.run_pending_migrations(db::MIGRATIONS).map(drop),
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(db::MIGRATIONS).map(drop),
+        }
+        .unwrap();
     }
 }

@@ -2,8 +2,10 @@
 //! Drizzle's `mode: "timestamp"` writes them.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
+use diesel::pg::Pg;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
@@ -41,11 +43,13 @@ impl From<Timestamp> for DateTime<Utc> {
     }
 }
 
-impl FromSql<BigInt, Sqlite> for Timestamp {
-    fn from_sql(
-        value: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        let secs = <i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?;
+/// Read as Unix seconds on any backend that reads a `bigint`.
+impl<DB: Backend> FromSql<BigInt, DB> for Timestamp
+where
+    i64: FromSql<BigInt, DB>,
+{
+    fn from_sql(value: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let secs = <i64 as FromSql<BigInt, DB>>::from_sql(value)?;
         Self::from_unix(secs).ok_or_else(|| format!("timestamp {secs} is out of range").into())
     }
 }
@@ -53,6 +57,20 @@ impl FromSql<BigInt, Sqlite> for Timestamp {
 impl ToSql<BigInt, Sqlite> for Timestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(self.unix());
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql<BigInt, Pg> for Timestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // PostgreSQL's writer copies the bytes at once, so a temporary will do.
+        <i64 as ToSql<BigInt, Pg>>::to_sql(&self.unix(), &mut out.reborrow())
+    }
+}
+
+impl ToSql<BigInt, db::MultiBackend> for Timestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, db::MultiBackend>) -> serialize::Result {
+        out.set_value((BigInt, self));
         Ok(IsNull::No)
     }
 }

@@ -35,7 +35,7 @@ impl Instrumentation for Recorder {
     }
 }
 
-fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
+fn plan(conn: &mut db::Connection, sql: &str) -> Vec<String> {
     diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
         .load::<PlanRow>(conn)
         .unwrap()
@@ -48,8 +48,9 @@ fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
 fn no_list_query_scans_the_posts_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let mut conn = db::Connection::Sqlite(sqlite);
     NewUser {
         id: "ann".into(),
         email: "ann@example.com".into(),
@@ -150,8 +151,9 @@ fn no_list_query_scans_the_posts_table() {
 fn users_and_tokens_lists_search_their_keyset_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    conn.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
+    let mut conn = db::Connection::Sqlite(sqlite);
     let admin = Actor::Member {
         id: "u-0000".into(),
         role: Role::Admin,
@@ -205,7 +207,7 @@ fn users_and_tokens_lists_search_their_keyset_index() {
         assert_eq!(lists.len(), 2, "{table}: {statements:#?}");
         let with_cursor = lists[1];
         assert!(
-            with_cursor.contains(&format!("(`{table}`.`created_at`, `{table}`.`id`) < (")),
+            with_cursor.contains(&format!(r#"("{table}"."created_at", "{table}"."id") < ("#)),
             "{with_cursor}"
         );
         for sql in lists {

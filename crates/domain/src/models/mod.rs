@@ -5,6 +5,8 @@ pub mod post;
 pub mod token;
 pub mod user;
 
+use db::MultiBackend;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::LoadQuery;
@@ -12,16 +14,30 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
 
+/// Runs `$body` once per backend with `$c` bound to the concrete connection: for
+/// the statements Diesel cannot write once for both (`ON CONFLICT DO NOTHING`,
+/// multi-row inserts). Each arm is type-checked against its own backend.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            db::AnyConnection::Pg($c) => $body,
+            db::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
 /// `(created_at, id) < (?, ?)` over `table`'s columns: the keyset bound of a list
 /// newest first. A row-value comparison, so SQLite searches the `(created_at, id)`
-/// index from the cursor instead of expanding an OR into two scans.
+/// index from the cursor instead of expanding an OR into two scans (PostgreSQL
+/// does the same). Identifiers in double quotes, which both backends read.
 pub(crate) fn created_before<QS: 'static>(
     table: &'static str,
     created_at: i64,
     id: String,
-) -> Box<dyn BoxableExpression<QS, Sqlite, SqlType = Bool>> {
+) -> Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>> {
     Box::new(
-        diesel::dsl::sql::<Bool>(&format!("(`{table}`.`created_at`, `{table}`.`id`) < ("))
+        diesel::dsl::sql::<Bool>(&format!(r#"("{table}"."created_at", "{table}"."id") < ("#))
             .bind::<BigInt, _>(created_at)
             .sql(", ")
             .bind::<Text, _>(id)
@@ -54,6 +70,8 @@ pub(crate) fn is_foreign_key_violation(err: &DieselError) -> bool {
 /// again inside `sqlite3_step`. The unary plus hides the value from the planner
 /// (the plans of these lists do not depend on it), so Diesel's cached statement is
 /// reused as it is: one statement per query shape, whatever the page size.
+///
+/// PostgreSQL gets a plain `LIMIT $n`: it plans the prepared statement once.
 ///
 /// `query` must not have a limit of its own.
 #[derive(Debug, Clone, Copy, QueryId)]
@@ -94,7 +112,39 @@ impl<Q, C> RunQueryDsl<C> for BoundLimit<Q> {}
 impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for BoundLimit<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(" LIMIT +");
+        LimitKeyword.walk_ast(out.reborrow())?;
         out.push_bind_param::<BigInt, _>(&self.rows)
+    }
+}
+
+impl<Q: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for BoundLimit<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        LimitKeyword.walk_ast(out.reborrow())?;
+        out.push_bind_param::<BigInt, _>(&self.rows)
+    }
+}
+
+/// The text before [`BoundLimit`]'s parameter, which differs by backend.
+#[derive(Debug, Clone, Copy)]
+struct LimitKeyword;
+
+impl QueryFragment<Sqlite> for LimitKeyword {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(" LIMIT +");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Pg> for LimitKeyword {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(" LIMIT ");
+        Ok(())
+    }
+}
+
+impl QueryFragment<MultiBackend> for LimitKeyword {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        MultiBackend::walk_variant_ast(self, pass)
     }
 }

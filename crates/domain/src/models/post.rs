@@ -1,16 +1,17 @@
 //! Posts: visibility by role, keyset listing newest id first with filters, and
 //! changes that check ownership inside the caller's transaction.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{is_foreign_key_violation, load_page};
+use crate::models::{is_foreign_key_violation, load_page, per_backend};
 use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
 use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = posts, check_for_backend(Sqlite))]
+#[diesel(table_name = posts, check_for_backend(Sqlite, Pg))]
 pub struct Post {
     pub id: i64,
     pub title: String,
@@ -43,16 +44,16 @@ impl NewPost<'_> {
     /// Inserts many posts in one statement (the caller batches and wraps them in
     /// a transaction); returns how many were inserted.
     pub fn insert_many(conn: &mut Connection, posts: &[NewPost<'_>]) -> Result<usize> {
-        Ok(diesel::insert_into(posts::table)
+        Ok(per_backend!(conn, |c| diesel::insert_into(posts::table)
             .values(posts)
-            .execute(conn)?)
+            .execute(c))?)
     }
 
     pub fn insert(&self, conn: &mut Connection) -> Result<Post> {
         diesel::insert_into(posts::table)
             .values(self)
-            .returning(Post::as_returning())
-            .get_result(conn)
+            .returning(posts::all_columns)
+            .get_result::<Post>(conn)
             .map_err(|err| {
                 if is_foreign_key_violation(&err) {
                     ValidationErrors::single("authorId", "no such user").into()
@@ -197,8 +198,8 @@ impl Post {
         }
         Ok(diesel::update(posts::table.find(id))
             .set(&changes)
-            .returning(Post::as_returning())
-            .get_result(conn)?)
+            .returning(posts::all_columns)
+            .get_result::<Post>(conn)?)
     }
 
     pub fn delete(conn: &mut Connection, actor: &Actor, id: i64, now: Timestamp) -> Result<()> {

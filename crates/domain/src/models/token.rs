@@ -6,12 +6,13 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sha2::{Digest, Sha256};
 
 use crate::models::user::require_self_or_admin;
-use crate::models::{created_before, load_page};
+use crate::models::{created_before, load_page, per_backend};
 use crate::schema::{tokens, users};
 use crate::validate::ValidationErrors;
 use crate::{Actor, Connection, Error, Page, Result, Role, Timestamp, cursor};
@@ -23,7 +24,7 @@ pub const LAST_USED_GRANULARITY_SECS: i64 = 3600;
 pub const ADMIN_TOKEN_LABEL: &str = "ADMIN_TOKEN";
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = tokens, check_for_backend(Sqlite))]
+#[diesel(table_name = tokens, check_for_backend(Sqlite, Pg))]
 pub struct Token {
     pub id: String,
     pub user_id: String,
@@ -134,17 +135,18 @@ impl Token {
             .find(user_id)
             .select(users::id)
             .get_result::<String>(conn)?;
-        diesel::insert_into(tokens::table)
-            .values(NewToken {
-                id: uuid::Uuid::now_v7().to_string(),
-                user_id,
-                token_hash: token_hash.clone(),
-                created_at: now,
-                expires_at,
-                label,
-            })
+        let token = NewToken {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id,
+            token_hash: token_hash.clone(),
+            created_at: now,
+            expires_at,
+            label,
+        };
+        per_backend!(conn, |c| diesel::insert_into(tokens::table)
+            .values(&token)
             .on_conflict_do_nothing()
-            .execute(conn)?;
+            .execute(c))?;
         Ok(tokens::table
             .filter(tokens::token_hash.eq(token_hash))
             .select(tokens::id)

@@ -2,22 +2,27 @@
 //! and who may do which: admins manage every account, members see and change their
 //! own (name and email only).
 
+use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
-use crate::models::{created_before, is_foreign_key_violation, is_unique_violation, load_page};
+use crate::models::{
+    created_before, is_foreign_key_violation, is_unique_violation, load_page, per_backend,
+};
 use crate::schema::{posts, users};
 use crate::validate::{Email, Name, Role, ValidationErrors};
 use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
-impl FromSql<Text, Sqlite> for Role {
-    fn from_sql(
-        value: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+impl<DB: Backend> FromSql<Text, DB> for Role
+where
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(value: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, DB>>::from_sql(value)?;
         Ok(Role::parse(&text)?)
     }
 }
@@ -29,8 +34,21 @@ impl ToSql<Text, Sqlite> for Role {
     }
 }
 
+impl ToSql<Text, Pg> for Role {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
+    }
+}
+
+impl ToSql<Text, db::MultiBackend> for Role {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, db::MultiBackend>) -> serialize::Result {
+        out.set_value((Text, self));
+        Ok(IsNull::No)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = users, check_for_backend(Sqlite))]
+#[diesel(table_name = users, check_for_backend(Sqlite, Pg))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -132,8 +150,8 @@ impl NewUser {
     pub fn insert(&self, conn: &mut Connection) -> Result<User> {
         diesel::insert_into(users::table)
             .values(self)
-            .returning(User::as_returning())
-            .get_result(conn)
+            .returning(users::all_columns)
+            .get_result::<User>(conn)
             .map_err(email_taken)
     }
 
@@ -149,10 +167,10 @@ impl NewUser {
 
     /// Inserts unless a user with this id or email exists; true when inserted.
     pub fn insert_if_absent(&self, conn: &mut Connection) -> Result<bool> {
-        let inserted = diesel::insert_into(users::table)
+        let inserted = per_backend!(conn, |c| diesel::insert_into(users::table)
             .values(self)
             .on_conflict_do_nothing()
-            .execute(conn)?;
+            .execute(c))?;
         Ok(inserted == 1)
     }
 }
@@ -253,8 +271,8 @@ impl User {
         }
         diesel::update(users::table.find(id))
             .set(changes)
-            .returning(User::as_returning())
-            .get_result(conn)
+            .returning(users::all_columns)
+            .get_result::<User>(conn)
             .map_err(email_taken)
     }
 
