@@ -16,8 +16,9 @@ help: ## list the commands
 build: ## build the binaries (release unless PROFILE=debug)
 	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
 
+# Readable by its owner only: it holds ADMIN_TOKEN.
 .env:
-	cp .env.example .env
+	umask 077 && cp .env.example .env
 
 run: .env build ## fresh clone to a running server: build, migrate, seed, serve on BIND
 	$(BIN)/web migrate
