@@ -1,5 +1,6 @@
 //! Paths and durable writes: how backup files and a database's companions
-//! (`-wal`, `.json`, `.lock`) are named, folder creation and fsync.
+//! (`-wal`, `.json`, `.lock`) are named, who may read them, folder creation and
+//! fsync.
 
 use std::fs::{self, File};
 use std::io;
@@ -8,6 +9,20 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::Error;
+
+/// Makes every file and folder this process creates from now on private to its
+/// owner (umask `077`: files `0600`, folders `0700`). Call it first in `main`,
+/// before reading `.env` or opening anything, in every binary that uses this
+/// crate.
+///
+/// The database holds token hashes and every row, and SQLite gives the `-wal` and
+/// `-shm` the database file's own mode; backups, manifests and the lock are made
+/// through the process umask too, so one call covers them all. Files that already
+/// exist keep their mode. Without a umask (not Unix) it does nothing.
+pub fn restrict_new_files() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
+}
 
 pub(crate) const PARTIAL: &str = ".partial";
 
@@ -54,6 +69,20 @@ pub(crate) fn create_parent(path: &Path) -> Result<&Path, Error> {
 
 pub(crate) fn create_dir(dir: &Path) -> Result<(), Error> {
     fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))
+}
+
+/// Copies `from` to `to`, which ends up readable by its owner only, whatever the
+/// mode of `from` (`fs::copy` would carry a world-readable backup's mode over).
+pub(crate) fn copy_private(from: &Path, to: &Path) -> io::Result<u64> {
+    let mut source = File::open(from)?;
+    let mut target = File::create(to)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Also when `to` was left behind by an earlier run with a wider mode.
+        target.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    io::copy(&mut source, &mut target)
 }
 
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {

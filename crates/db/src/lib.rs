@@ -19,9 +19,12 @@
 //!   full.
 //! - [`Db::migrator`] runs the service's embedded migrations: pending, revert last,
 //!   status, and a refusal to use a file that a newer build migrated.
+//! - [`restrict_new_files`], called first in `main`, keeps the database, its
+//!   companions and backups readable by their owner only.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), db::Error> {
+//! db::restrict_new_files();
 //! let db = db::Db::open(&db::Config::from_env()?)?;
 //! db.migrator(db::MIGRATIONS).run_pending()?;
 //! let rows = db.write(|conn| {
@@ -53,6 +56,7 @@ pub use backup::{Backup, Manifest, Progress, backup_file};
 pub use config::{Config, ConfigArgs, Setting, Synchronous};
 pub use error::{Error, Result, is_busy};
 pub use executor::Executor;
+pub use files::restrict_new_files;
 pub use lock::ServerLock;
 pub use migrate::{MigrationStatus, Migrator};
 pub use pool::{Db, PooledConnection, pragma};

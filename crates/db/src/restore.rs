@@ -9,7 +9,7 @@ use diesel::migration::MigrationSource;
 use diesel::sqlite::Sqlite;
 
 use crate::backup::{Manifest, Progress};
-use crate::files::{create_dir, create_parent, stamped_name, sync_path, with_suffix};
+use crate::files::{copy_private, create_dir, create_parent, stamped_name, sync_path, with_suffix};
 use crate::lock::ServerLock;
 use crate::verify::verify_backup;
 use crate::{Config, Error};
@@ -40,10 +40,11 @@ pub fn restore<S: MigrationSource<Sqlite>>(
         create_dir(dir)?;
         let copy = dir.join(format!("pre-restore-{}", stamped_name(db_path, Utc::now())));
         // No server holds the file, so the file plus its -wal is a consistent copy.
-        fs::copy(db_path, &copy).map_err(Error::io(format!("copying {}", db_path.display())))?;
+        copy_private(db_path, &copy)
+            .map_err(Error::io(format!("copying {}", db_path.display())))?;
         let wal = with_suffix(db_path, "-wal");
         if wal.exists() {
-            fs::copy(&wal, with_suffix(&copy, "-wal"))
+            copy_private(&wal, &with_suffix(&copy, "-wal"))
                 .map_err(Error::io(format!("copying {}", wal.display())))?;
         }
         Some(copy)
@@ -52,7 +53,7 @@ pub fn restore<S: MigrationSource<Sqlite>>(
     };
     let parent = create_parent(db_path)?;
     let staged = with_suffix(db_path, ".restore.partial");
-    fs::copy(file, &staged).map_err(Error::io(format!("copying {}", file.display())))?;
+    copy_private(file, &staged).map_err(Error::io(format!("copying {}", file.display())))?;
     sync_path(&staged)?;
     // The old WAL belongs to the old file: replayed onto the restored one it would
     // corrupt it.
