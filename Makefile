@@ -60,9 +60,14 @@ schema-check: ## fail if schema.rs differs from what the migrations produce
 backup: build ## consistent online snapshot into BACKUP_DIR, verified
 	$(BIN)/web backup
 
+# The file name reaches the binary through the environment, unexpanded: neither
+# make nor the shell reads it, so no name can run anything. (Make would expand
+# `file` to export it as given on the command line, hence the unexport.)
+unexport file
+restore: export RESTORE_FILE = $(value file)
 restore: build ## verified restore: make restore file=data/backups/app-....db
-	@test -n "$(file)" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
-	$(BIN)/web restore "$(file)"
+	@test -n "$$RESTORE_FILE" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
+	$(BIN)/web restore
 
 fmt: ## format the code
 	$(CARGO) fmt --all

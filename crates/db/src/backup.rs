@@ -103,6 +103,7 @@ impl Db {
 
 /// [`Db::backup`] without a `Db`: used by commands that must not keep pools open.
 pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Error> {
+    crate::restore::settle_interrupted(config)?;
     let dir = &config.backup_dir;
     create_dir(dir)?;
     let now = Utc::now();

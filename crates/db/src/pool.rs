@@ -117,6 +117,7 @@ impl Db {
     pub fn open(config: &Config) -> Result<Db, Error> {
         let path = &config.database_path;
         crate::files::create_parent(path)?;
+        crate::restore::settle_interrupted(config)?;
         let url = path.to_str().ok_or_else(|| Error::Config {
             key: "DATABASE_URL".into(),
             message: "the path must be valid UTF-8".into(),
