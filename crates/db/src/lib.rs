@@ -51,7 +51,7 @@ mod verify;
 
 pub use backup::{Backup, Manifest, Progress, backup_file};
 pub use config::{Config, ConfigArgs, Setting, Synchronous};
-pub use error::{Error, Result, is_busy};
+pub use error::{Error, Result, is_busy, is_disk_full};
 pub use executor::Executor;
 pub use lock::ServerLock;
 pub use migrate::{MigrationStatus, Migrator};
