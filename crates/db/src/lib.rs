@@ -54,7 +54,7 @@ mod verify;
 
 pub use backup::{Backup, Manifest, Progress, backup_file};
 pub use config::{Config, ConfigArgs, Setting, Synchronous};
-pub use error::{Error, Result, is_busy};
+pub use error::{Error, Result, is_busy, is_disk_full};
 pub use executor::Executor;
 pub use files::restrict_new_files;
 pub use lock::ServerLock;

@@ -183,13 +183,33 @@ impl Db {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer connection:
     /// committed if it returns `Ok`, rolled back if it returns `Err`.
+    ///
+    /// A failed `COMMIT` (a full disk, say) is rolled back too, and `f`'s own
+    /// error is what the caller gets even when the `ROLLBACK` after it fails.
+    /// The writer is never kept inside a transaction: a connection whose
+    /// rollback failed is dropped by the pool when it comes back, and the next
+    /// write opens a fresh one.
     pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, E>,
         E: From<diesel::result::Error> + From<Error>,
     {
         let mut conn = self.writer_conn()?;
-        conn.immediate_transaction(f)
+        let mut failed = None;
+        let outcome = conn.immediate_transaction(|conn| {
+            f(conn).map_err(|err| {
+                failed = Some(err);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        match (outcome, failed) {
+            (Ok(value), _) => Ok(value),
+            // SQLite may already have ended the transaction itself (it does on
+            // some SQLITE_FULL and SQLITE_IOERR failures), so the ROLLBACK then
+            // fails with "no transaction is active": the cause is `f`'s error.
+            (Err(_), Some(err)) => Err(err),
+            (Err(err), None) => Err(Error::from(err).into()),
+        }
     }
 
     /// Runs `f` on a reader connection. Each statement sees a consistent snapshot
