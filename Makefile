@@ -1,6 +1,8 @@
 # Every user-facing command. `make` alone lists them.
 # Variables set in the environment (DATABASE_URL=other.db make migrate) win over .env.
 
+# The project folder, wherever make runs from (`make -f path/Makefile`).
+ROOT    := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 CARGO   ?= cargo
 PROFILE ?= release
 BIN     := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
@@ -16,11 +18,12 @@ help: ## list the commands
 build: ## build the binaries (release unless PROFILE=debug)
 	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
 
+# Readable by its owner only: it holds ADMIN_TOKEN.
 .env:
-	@scripts/dotenv.sh
+	@$(ROOT)scripts/dotenv.sh
 
 run: build ## fresh clone to a running server: build, migrate, seed, serve on BIND
-	@scripts/dotenv.sh
+	@$(ROOT)scripts/dotenv.sh
 	$(BIN)/web migrate
 	$(BIN)/seed
 	$(BIN)/web serve
@@ -57,9 +60,14 @@ schema-check: ## fail if schema.rs differs from what the migrations produce
 backup: build ## consistent online snapshot into BACKUP_DIR, verified
 	$(BIN)/web backup
 
+# The file name reaches the binary through the environment, unexpanded: neither
+# make nor the shell reads it, so no name can run anything. (Make would expand
+# `file` to export it as given on the command line, hence the unexport.)
+unexport file
+restore: export RESTORE_FILE = $(value file)
 restore: build ## verified restore: make restore file=data/backups/app-....db
-	@test -n "$(file)" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
-	$(BIN)/web restore "$(file)"
+	@test -n "$$RESTORE_FILE" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
+	$(BIN)/web restore
 
 fmt: ## format the code
 	$(CARGO) fmt --all

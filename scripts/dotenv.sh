@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Writes .env on a fresh clone: .env.example with a random ADMIN_TOKEN, readable by
-# its owner only (0600), and prints the token once with a command to try. An
-# existing .env is left alone, so the token stays what it was.
+# Writes .env in the current folder (the project's, from `make run`) from its
+# .env.example with a random ADMIN_TOKEN, readable by its owner only (0600), and
+# prints the token once with a command to try. An existing .env is left alone, so
+# the token stays what it was.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 [ -e .env ] && exit 0
 umask 077

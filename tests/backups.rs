@@ -4,9 +4,11 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::fs;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use end_to_end::{ADMIN_TOKEN, Sandbox, dump, wait_for};
+use end_to_end::{ADMIN_TOKEN, Sandbox, bin, dump, wait_for};
 use serde_json::json;
 
 const POSTS: &str = "id, title, content, author_id, published_at";
@@ -74,6 +76,68 @@ fn restore_refuses_a_corrupt_file_a_newer_schema_and_a_running_server() {
     // And the good backup restores.
     s.run("web", &["restore", backup.to_str().unwrap()]);
     assert_eq!(dump(&mut s.conn(), "posts", POSTS), before);
+}
+
+#[test]
+fn make_restore_hands_any_file_name_to_the_binary_and_runs_none_of_it() {
+    let s = Sandbox::new();
+    s.prepare();
+    s.run("seed", &["--demo", "3", "20"]);
+    s.run("web", &["backup"]);
+    let backup = newest_backup(&s);
+    let before = dump(&mut s.conn(), "posts", POSTS);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let bin_dir = bin("web").parent().unwrap().to_owned();
+
+    // Each name is a real backup: the restore must find it under exactly that name.
+    let names = [
+        "x; touch pwned-semicolon.db",
+        "$(touch pwned-subst).db",
+        "`touch pwned-backtick`.db",
+        "\"; touch pwned-quote; \".db",
+        "'; touch pwned-single; '.db",
+        "$(shell touch pwned-make).db",
+    ];
+    for name in names {
+        let copy = s.dir.path().join(name);
+        fs::copy(&backup, &copy).unwrap();
+        fs::copy(
+            format!("{}.json", backup.display()),
+            format!("{}.json", copy.display()),
+        )
+        .unwrap();
+        // The sandbox is the working folder, so an injected `touch` would land there.
+        let out = Command::new("make")
+            .args(["-s", "-f"])
+            .arg(root.join("Makefile"))
+            .arg("restore")
+            .arg("CARGO=true")
+            .arg(format!("BIN={}", bin_dir.display()))
+            .arg(format!("file={name}"))
+            .current_dir(s.dir.path())
+            .env("DATABASE_URL", s.db_path())
+            .env("BACKUP_DIR", s.backup_dir())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("restored from {name} (verified)")),
+            "{name}: {out:?}"
+        );
+    }
+    let pwned: Vec<_> = fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(pwned.is_empty(), "injected commands ran: {pwned:?}");
+    assert_eq!(dump(&mut s.conn(), "posts", POSTS), before);
+
+    let mut cmd = s.command("web", &["restore"]);
+    cmd.env("RESTORE_FILE", "no such.db");
+    let err = Sandbox::fail(cmd);
+    assert!(err.contains("no such.db"), "{err}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! runs them, on a temporary file.
 
 use std::fs;
+use std::os::unix::fs::symlink;
 
 use diesel::connection::SimpleConnection;
 use end_to_end::{Sandbox, dump, migrations};
@@ -65,6 +66,69 @@ fn rollback_reverts_the_last_migration_and_migrate_reapplies_it() {
     assert_eq!(status.lines().collect::<Vec<_>>(), expected, "{status}");
     let out = s.run("web", &["migrate"]);
     assert_eq!(applied(&out), [newest.as_str()], "{out:?}");
+}
+
+#[test]
+fn migrate_and_rollback_refuse_while_a_server_runs_even_through_a_symlink() {
+    let s = Sandbox::new();
+    s.prepare();
+    let all = migrations();
+    let newest = all.last().unwrap();
+    // Two other paths to the same file: a link to it, and the file in a linked folder.
+    let elsewhere = s.dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let linked_file = elsewhere.join("link.db");
+    symlink(s.db_path(), &linked_file).unwrap();
+    let linked_folder = s.dir.path().join("linked-folder");
+    symlink(s.dir.path(), &linked_folder).unwrap();
+    let paths = [
+        s.db_path(),
+        linked_file.clone(),
+        linked_folder.join("app.db"),
+    ];
+
+    let server = s.serve(&[]);
+    for path in &paths {
+        for command in ["migrate", "rollback"] {
+            let mut cmd = s.command("web", &[command]);
+            cmd.env("DATABASE_URL", path);
+            let err = Sandbox::fail(cmd);
+            assert!(
+                err.contains("in use by a running server; stop it first"),
+                "{command} on {}: {err}",
+                path.display()
+            );
+        }
+    }
+    let status = stdout(&s.run("web", &["status"]));
+    assert!(
+        status.contains(&format!("applied  {newest}")),
+        "nothing was reverted: {status}"
+    );
+    drop(server);
+
+    // Stopped, the same commands work through the link.
+    let out = s
+        .command("web", &["rollback"])
+        .env("DATABASE_URL", &linked_file)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("reverted {newest}")),
+        "{out:?}"
+    );
+    let out = s
+        .command("web", &["migrate"])
+        .env("DATABASE_URL", &linked_file)
+        .output()
+        .unwrap();
+    assert_eq!(applied(&out), [newest.as_str()], "{out:?}");
+    assert!(
+        fs::symlink_metadata(&linked_file)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]

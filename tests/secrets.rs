@@ -30,6 +30,7 @@ fn fresh_clone() -> tempfile::TempDir {
 
 fn dotenv(dir: &Path) -> String {
     let out = Command::new(dir.join("scripts/dotenv.sh"))
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

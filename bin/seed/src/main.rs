@@ -38,6 +38,8 @@ const BATCH: usize = 1_000;
 const BATCHES_PER_TRANSACTION: usize = 10;
 
 fn main() -> anyhow::Result<()> {
+    // Before anything is created: the database and its backups are private.
+    db::restrict_new_files();
     // Before the arguments: `.env` fills in what the environment leaves unset.
     match dotenvy::dotenv() {
         Err(err) if !err.not_found() => return Err(err).context("reading .env"),

@@ -58,6 +58,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    db::restrict_new_files();
     match dotenvy::dotenv() {
         Err(err) if !err.not_found() => return Err(err).context("reading .env"),
         _ => {}

@@ -38,6 +38,9 @@ pub enum ApiError {
     NotReady(String),
     #[error("the database stayed busy past its timeout")]
     Busy,
+    /// A write failed because the disk holding the database is full; reads go on.
+    #[error("the disk is full")]
+    InsufficientStorage,
     /// Anything else: the message is logged, the caller only sees a generic 500.
     #[error("internal: {0}")]
     Internal(String),
@@ -87,6 +90,7 @@ impl ApiError {
             Self::Invalid(errors) => format!("{} field(s) failed validation", errors.0.len()),
             Self::NotReady(detail) => detail.clone(),
             Self::Busy => "the database is busy; retry shortly".into(),
+            Self::InsufficientStorage => "the disk is full; the write was not made".into(),
             Self::Internal(_) => {
                 "an internal error occurred; quote the x-request-id when reporting it".into()
             }
@@ -130,6 +134,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotReady(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,6 +180,8 @@ impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         if db::is_busy(&err) {
             Self::Busy
+        } else if db::is_disk_full(&err) {
+            Self::InsufficientStorage
         } else if let diesel::result::Error::NotFound = err {
             Self::NotFound("no such resource")
         } else {
@@ -187,6 +194,7 @@ impl From<db::Error> for ApiError {
     fn from(err: db::Error) -> Self {
         match err {
             db::Error::Busy => Self::Busy,
+            db::Error::DiskFull => Self::InsufficientStorage,
             db::Error::Query(err) => err.into(),
             other => Self::Internal(other.to_string()),
         }
@@ -286,6 +294,27 @@ mod tests {
                 .get(header::RETRY_AFTER)
                 .map(|v| v.as_bytes()),
             Some(&b"1"[..])
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_507_without_internals() {
+        let err = ApiError::from(domain::Error::Database(db::Error::DiskFull));
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(PROBLEM_JSON.as_bytes())
+        );
+        let body = response.into_body().try_into_bytes().unwrap_or_default();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(problem["status"], 507);
+        assert_eq!(
+            problem["detail"],
+            "the disk is full; the write was not made"
         );
     }
 

@@ -5,6 +5,7 @@
 //! `main.rs` and the tests build the same application with [`app`] (or
 //! [`configure`] plus [`AppState`] as app data inside another `App`).
 
+pub mod disk;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Tokens whose "last used" this process wrote, with when: at most one write
     /// an hour per token, however many requests carry it.
     touched: Arc<Mutex<HashMap<String, i64>>>,
+    /// Whether writes are failing because the disk is full (for `/ready`).
+    disk_full: disk::DiskFull,
 }
 
 /// Forget remembered tokens past this many, so the map stays small.
@@ -49,6 +52,7 @@ impl AppState {
         Ok(Self {
             executor: db::Executor::start(db)?,
             touched: Arc::default(),
+            disk_full: disk::DiskFull::default(),
         })
     }
 
@@ -70,10 +74,12 @@ impl AppState {
             touched.insert(id.clone(), now.unix());
         }
         let executor = self.executor.clone();
+        let disk_full = self.disk_full.clone();
         actix_web::rt::spawn(async move {
             let written = executor
                 .write(move |conn| domain::Token::touch(conn, &id, now))
                 .await;
+            disk_full.record(&written);
             if let Err(err) = written {
                 tracing::warn!(error = %err, "could not record a token's last use");
             }
@@ -88,6 +94,10 @@ impl AppState {
         &self.executor
     }
 
+    pub fn disk_full(&self) -> &disk::DiskFull {
+        &self.disk_full
+    }
+
     /// Runs `f` on a reader connection (one snapshot) on the read threads.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
@@ -99,13 +109,15 @@ impl AppState {
 
     /// Runs `f` in a write transaction on a write thread (`BEGIN IMMEDIATE` on
     /// SQLite, serializable on PostgreSQL, where a lost race runs `f` again):
-    /// committed when it returns `Ok`.
+    /// committed when it returns `Ok`. A full disk is noted for `/ready`.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnMut(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        Ok(self.executor.write(f).await?)
+        let written = self.executor.write(f).await;
+        self.disk_full.record(&written);
+        Ok(written?)
     }
 }
 

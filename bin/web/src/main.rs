@@ -50,6 +50,8 @@ struct Serve {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: the database and its backups are private.
+    db::restrict_new_files();
     // Before the arguments: `.env` fills in what the environment leaves unset.
     if let Err(err) = load_dot_env() {
         eprintln!("error: {err:#}");

@@ -80,6 +80,14 @@ pub struct Internal(Problem);
 )]
 pub struct Unavailable(Problem);
 
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "The disk holding the database is full: the write was not made; \
+                   reads go on working",
+    content_type = "application/problem+json"
+)]
+pub struct InsufficientStorage(Problem);
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -115,6 +123,7 @@ impl Modify for BearerAuth {
             Unprocessable,
             Internal,
             Unavailable,
+            InsufficientStorage,
         )
     ),
     modifiers(&BearerAuth),

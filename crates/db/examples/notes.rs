@@ -20,6 +20,8 @@ diesel::table! {
 }
 
 fn main() -> db::Result<()> {
+    // First, so the file, its -wal and -shm are readable by their owner only.
+    db::restrict_new_files();
     // Never the API's file (DATABASE_URL): each migrator refuses a file holding
     // migrations it does not know, so sharing it would stop both services.
     let path = std::env::args()

@@ -107,32 +107,50 @@ pub fn backup_file(config: &Config, progress: Progress<'_>) -> Result<Backup, Er
         "backup",
         "pg_dump (pg_dump -Fc -f app.dump \"$DATABASE_URL\")",
     )?;
+    crate::restore::settle_interrupted(config)?;
     let dir = &config.backup_dir;
     create_dir(dir)?;
     let now = Utc::now();
     let name = stamped_name(database, now);
     let final_path = dir.join(&name);
     let partial = dir.join(format!(".{name}{PARTIAL}"));
-    let outcome = snapshot_and_verify(config, database, &partial, &name, now, progress);
-    let manifest = match outcome {
+    let manifest_partial = dir.join(format!(".{name}.json{PARTIAL}"));
+    let manifest_final = manifest_path(&final_path);
+    let finished = snapshot_and_verify(config, database, &partial, &name, now, progress).and_then(
+        |manifest| {
+            // Manifest first: a backup file under its final name always has one.
+            let json = serde_json::to_vec_pretty(&manifest)
+                .map_err(|e| Error::Backup(format!("manifest: {e}")))?;
+            write_synced(&manifest_partial, &json)?;
+            fs::rename(&manifest_partial, &manifest_final).map_err(Error::io(format!(
+                "renaming {}",
+                manifest_partial.display()
+            )))?;
+            fs::rename(&partial, &final_path)
+                .map_err(Error::io(format!("renaming {}", partial.display())))?;
+            Ok(manifest)
+        },
+    );
+    let manifest = match finished {
         Ok(manifest) => manifest,
         Err(err) => {
+            // Nothing half-written stays, on a full disk least of all: the space it
+            // holds is what the database needs to go on taking writes.
             let _ = fs::remove_file(&partial);
-            return Err(err);
+            let _ = fs::remove_file(&manifest_partial);
+            if !final_path.exists() {
+                let _ = fs::remove_file(&manifest_final);
+            }
+            return Err(if err.is_disk_full() {
+                Error::Backup(format!(
+                    "{}: the disk is full; the partial backup was removed",
+                    dir.display()
+                ))
+            } else {
+                err
+            });
         }
     };
-    // Manifest first: a backup file under its final name always has one.
-    let manifest_final = manifest_path(&final_path);
-    let manifest_partial = dir.join(format!(".{name}.json{PARTIAL}"));
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::Backup(format!("manifest: {e}")))?;
-    write_synced(&manifest_partial, &json)?;
-    fs::rename(&manifest_partial, &manifest_final).map_err(Error::io(format!(
-        "renaming {}",
-        manifest_partial.display()
-    )))?;
-    fs::rename(&partial, &final_path)
-        .map_err(Error::io(format!("renaming {}", partial.display())))?;
     sync_path(dir)?;
     let removed = prune(config)?;
     Ok(Backup {
@@ -162,7 +180,13 @@ fn snapshot_and_verify(
     watch_growth(partial, source_size, progress, || {
         source.batch_execute(&format!("VACUUM INTO '{target}'"))
     })
-    .map_err(|e| Error::Backup(format!("snapshot failed: {e}")))?;
+    .map_err(|e| {
+        if crate::is_disk_full(&e) {
+            Error::DiskFull
+        } else {
+            Error::Backup(format!("snapshot failed: {e}"))
+        }
+    })?;
     drop(source);
     sync_path(partial)?;
 

@@ -9,16 +9,16 @@ use diesel::pg::Pg;
 use diesel::sqlite::Sqlite;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{Config, ConfigArgs, Db, Error, backup_file, restore};
+use crate::{Config, ConfigArgs, Db, Error, ServerLock, backup_file, restore};
 
 /// Subcommands to `#[command(flatten)]` into a service's own clap enum. Each takes
 /// the database settings of [`ConfigArgs`], so `--help` lists them.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Apply every pending migration and print what was applied (a verified backup
-    /// is taken first when the file holds data).
+    /// is taken first when the file holds data; refused while a server runs).
     Migrate(ConfigArgs),
-    /// Revert the most recently applied migration.
+    /// Revert the most recently applied migration (refused while a server runs).
     Rollback(ConfigArgs),
     /// List applied and pending migrations.
     Status(ConfigArgs),
@@ -26,7 +26,10 @@ pub enum Command {
     Backup(ConfigArgs),
     /// Replace the database with a verified backup (refused while a server runs).
     Restore {
-        /// The backup file; its manifest `<file>.json` must be beside it.
+        /// The backup file; its manifest `<file>.json` must be beside it. Read from
+        /// RESTORE_FILE when not given, so that `make restore` hands the name over
+        /// without a shell reading it.
+        #[arg(env = "RESTORE_FILE", value_name = "FILE")]
         file: PathBuf,
         #[command(flatten)]
         settings: ConfigArgs,
@@ -76,6 +79,8 @@ pub fn run<S: MigrationSource<Sqlite> + MigrationSource<Pg>>(
     let path = &config.database;
     match command {
         Command::Migrate(_) => {
+            // Held until the command ends: no server serves the file meanwhile.
+            let _lock = ServerLock::acquire(config)?;
             let db = Db::open(config)?;
             let migrator = db.migrator(migrations);
             let status = migrator.status()?;
@@ -95,6 +100,7 @@ pub fn run<S: MigrationSource<Sqlite> + MigrationSource<Pg>>(
             }
         }
         Command::Rollback(_) => {
+            let _lock = ServerLock::acquire(config)?;
             let db = Db::open(config)?;
             match db.migrator(migrations).revert_last()? {
                 Some(name) => println!("{path}: reverted {name}"),
@@ -150,6 +156,9 @@ pub fn run<S: MigrationSource<Sqlite> + MigrationSource<Pg>>(
                 println!("previous database kept as {}", pre.display());
             }
             println!("{path}: restored from {} (verified)", file.display());
+            for old in restored.removed {
+                println!("removed old copy {}", old.display());
+            }
         }
     }
     Ok(())

@@ -62,7 +62,8 @@ impl AnyConnection {
     /// lock is taken before the first read; `BEGIN ISOLATION LEVEL SERIALIZABLE` on
     /// PostgreSQL, so a check-then-write that raced another writer fails with a
     /// serialization failure instead of committing on a stale check. Committed on
-    /// `Ok`, rolled back on `Err`. Inside another transaction, a savepoint.
+    /// `Ok`, rolled back on `Err` or on a failed `COMMIT`. Inside another
+    /// transaction, a savepoint.
     pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Self) -> Result<T, E>,
@@ -83,13 +84,27 @@ impl AnyConnection {
             }
             other => other?,
         }
+        type Manager = <AnyConnection as diesel::Connection>::TransactionManager;
         match f(self) {
-            Ok(value) => {
-                <Self as diesel::Connection>::TransactionManager::commit_transaction(self)?;
-                Ok(value)
-            }
+            Ok(value) => match Manager::commit_transaction(self) {
+                Ok(()) => Ok(value),
+                Err(err) => {
+                    // A COMMIT that failed (a full disk, a lost race) may leave the
+                    // transaction open: roll it back. The commit's error is the cause.
+                    let still_open = Manager::transaction_manager_status_mut(self)
+                        .transaction_depth()
+                        .is_ok_and(|depth| depth.is_some());
+                    if still_open {
+                        let _ = Manager::rollback_transaction(self);
+                    }
+                    Err(err.into())
+                }
+            },
             Err(err) => {
-                <Self as diesel::Connection>::TransactionManager::rollback_transaction(self)?;
+                // `f`'s error is the cause even when the ROLLBACK fails (SQLite
+                // ends the transaction itself on some SQLITE_FULL and IOERR
+                // failures); a connection left broken is dropped by its pool.
+                let _ = Manager::rollback_transaction(self);
                 Err(err)
             }
         }

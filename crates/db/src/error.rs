@@ -14,6 +14,13 @@ pub enum Error {
     #[error("the database is busy; try again shortly")]
     Busy,
 
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`, also given
+    /// when the file reaches `max_page_count`): the write was rolled back, nothing
+    /// of it was kept, and reads go on. Writes succeed again, on the same
+    /// connections, once space is freed.
+    #[error("the disk holding the database is full")]
+    DiskFull,
+
     /// The [`Executor`](crate::Executor) has stopped and takes no more work.
     #[error("the database threads have stopped")]
     Stopped,
@@ -91,6 +98,8 @@ impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         if is_busy(&err) {
             Self::Busy
+        } else if is_disk_full(&err) {
+            Self::DiskFull
         } else {
             Self::Query(err)
         }
@@ -98,6 +107,20 @@ impl From<diesel::result::Error> for Error {
 }
 
 impl Error {
+    /// True when the failure was a lack of space: SQLite's `SQLITE_FULL`, or a
+    /// file write that met `ENOSPC` or `EDQUOT`.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::DiskFull => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            Self::Query(err) => is_disk_full(err),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| Self::Io { context, source }
@@ -111,6 +134,28 @@ pub fn is_busy(err: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(_, info) => {
             let message = info.message();
             message.contains("database is locked") || message.contains("database table is locked")
+        }
+        _ => false,
+    }
+}
+
+/// True when SQLite could not write for lack of space (`SQLITE_FULL`, "database
+/// or disk is full"), in a statement or in the `COMMIT` that writes the WAL.
+///
+/// On a full filesystem SQLite's unix VFS reports a write that meets `ENOSPC` as
+/// `SQLITE_FULL`: a full tmpfs (`tests/disk_full.rs`) and a full ext4 image both
+/// gave it, from the statement or from the `COMMIT`, and never `SQLITE_IOERR`.
+/// The `SQLITE_IOERR` family ("disk I/O error") is not matched: from a failed
+/// fsync or `-shm` mapping it does not tell a lack of space from a failing
+/// device, so it stays an internal error.
+pub fn is_disk_full(err: &diesel::result::Error) -> bool {
+    match err {
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.message().contains("database or disk is full")
+        }
+        // The COMMIT failed for lack of space and the ROLLBACK after it failed too.
+        diesel::result::Error::RollbackErrorOnCommit { commit_error, .. } => {
+            is_disk_full(commit_error)
         }
         _ => false,
     }

@@ -19,9 +19,12 @@
 //!   full.
 //! - [`Db::migrator`] runs the service's embedded migrations: pending, revert last,
 //!   status, and a refusal to use a file that a newer build migrated.
+//! - [`restrict_new_files`], called first in `main`, keeps the database, its
+//!   companions and backups readable by their owner only.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), db::Error> {
+//! db::restrict_new_files();
 //! let db = db::Db::open(&db::Config::from_env()?)?;
 //! db.migrator(db::MIGRATIONS).run_pending()?;
 //! let rows = db.write(|conn| {
@@ -57,8 +60,9 @@ pub use connection::{AnyConnection, Manager, MultiBackend, is_serialization_fail
 /// The connection every query takes, SQLite or PostgreSQL: the one place that
 /// names the backends.
 pub type Connection = AnyConnection;
-pub use error::{Error, Result, is_busy};
+pub use error::{Error, Result, is_busy, is_disk_full};
 pub use executor::Executor;
+pub use files::restrict_new_files;
 pub use lock::ServerLock;
 pub use migrate::{MigrationStatus, Migrations, Migrator};
 pub use pool::{Db, PooledConnection, pg_setting, pragma};

@@ -241,6 +241,7 @@ impl Db {
         match &config.database {
             Database::Sqlite(path) => {
                 crate::files::create_parent(path)?;
+                crate::restore::settle_interrupted(config)?;
                 if path.to_str().is_none() {
                     return Err(Error::Config {
                         key: "DATABASE_URL".into(),
@@ -318,6 +319,12 @@ impl Db {
     /// that a second run would repeat. (The race is seen on the connection, not in
     /// `f`'s error, so any error type works; a connection given an
     /// instrumentation of its own is not retried.)
+    ///
+    /// A failed `COMMIT` (a full disk, say) is rolled back too, and `f`'s own
+    /// error is what the caller gets even when the `ROLLBACK` after it fails.
+    /// The writer is never kept inside a transaction: a connection whose
+    /// rollback failed is dropped by the pool when it comes back, and the next
+    /// write opens a fresh one.
     pub fn write<T, E, F>(&self, mut f: F) -> Result<T, E>
     where
         F: FnMut(&mut Connection) -> Result<T, E>,

@@ -1,5 +1,6 @@
-//! Which backups exist, which is the newest, and which are pruned: those beyond
-//! `backup_keep` and leftovers of interrupted backups.
+//! Which backups exist, which is the newest, and which are pruned: backups and
+//! pre-restore copies beyond `backup_keep`, and leftovers of interrupted backups
+//! and restores.
 
 use std::fs;
 use std::io;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backup::Manifest;
-use crate::files::{PARTIAL, manifest_path, stem};
+use crate::files::{PARTIAL, PRE_RESTORE, manifest_path, stem, with_suffix};
 use crate::{Config, Error};
 
 /// Final-named backups of this database in `dir`, oldest first.
@@ -16,7 +17,12 @@ pub fn list_backups(config: &Config) -> Result<Vec<PathBuf>, Error> {
     let Some(database) = config.database.sqlite_path() else {
         return Ok(Vec::new());
     };
-    let prefix = format!("{}-", stem(database));
+    list_named(config, &format!("{}-", stem(database)))
+}
+
+/// Final-named `<prefix>*.db` files in the backup folder, oldest first (the names
+/// end in their UTC time).
+fn list_named(config: &Config, prefix: &str) -> Result<Vec<PathBuf>, Error> {
     let dir = &config.backup_dir;
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -28,7 +34,7 @@ pub fn list_backups(config: &Config) -> Result<Vec<PathBuf>, Error> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".db"))
         })
         .collect();
     found.sort();
@@ -47,24 +53,45 @@ pub fn latest_backup(config: &Config) -> Result<Option<Manifest>, Error> {
         .map_err(|e| Error::Backup(format!("manifest {}: {e}", path.display())))
 }
 
-/// Removes backups beyond `backup_keep` (oldest first) and leftovers of
-/// interrupted backups.
+/// Removes backups and pre-restore copies beyond `backup_keep` (oldest first, each
+/// kept apart) and, after an hour, leftovers of interrupted backups and restores.
 pub(crate) fn prune(config: &Config) -> Result<Vec<PathBuf>, Error> {
-    let backups = list_backups(config)?;
-    let excess = backups.len().saturating_sub(config.backup_keep.max(1));
+    let keep = config.backup_keep.max(1);
     let mut removed = Vec::new();
+    let backups = list_backups(config)?;
+    let excess = backups.len().saturating_sub(keep);
     for old in backups.into_iter().take(excess) {
         let _ = fs::remove_file(manifest_path(&old));
+        fs::remove_file(&old).map_err(Error::io(format!("removing {}", old.display())))?;
+        removed.push(old);
+    }
+    let Some(database) = config.database.sqlite_path() else {
+        return Ok(removed);
+    };
+    let pre_prefix = format!("{PRE_RESTORE}{}-", stem(database));
+    let copies = list_named(config, &pre_prefix)?;
+    let excess = copies.len().saturating_sub(keep);
+    for old in copies.into_iter().take(excess) {
+        // Its -wal holds the newest commits of that copy: it goes with it.
+        for suffix in ["-wal", "-shm"] {
+            let _ = fs::remove_file(with_suffix(&old, suffix));
+        }
         fs::remove_file(&old).map_err(Error::io(format!("removing {}", old.display())))?;
         removed.push(old);
     }
     if let Ok(entries) = fs::read_dir(&config.backup_dir) {
         for entry in entries.flatten() {
             let path = entry.path();
-            let stale = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(PARTIAL))
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            // A pre-restore -wal without its file: the restore stopped between the
+            // two renames.
+            let orphan_wal = name.starts_with(&pre_prefix)
+                && name
+                    .strip_suffix("-wal")
+                    .is_some_and(|main| !path.with_file_name(main).exists());
+            let stale = (name.ends_with(PARTIAL) || orphan_wal)
                 && entry
                     .metadata()
                     .and_then(|m| m.modified())

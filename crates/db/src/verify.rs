@@ -85,13 +85,31 @@ pub(crate) fn sha256_file(path: &Path, progress: Progress<'_>) -> Result<(String
     Ok((hex::encode(hasher.finalize()), done))
 }
 
-/// Checks a backup against its manifest and SQLite's own checks, and that this
-/// build knows every migration applied to it.
-pub fn verify_backup<S: MigrationSource<Sqlite>>(
-    file: &Path,
-    migrations: &S,
-    progress: Progress<'_>,
-) -> Result<Manifest, Error> {
+/// A connection that can only read the file as it is: SQLite opens it read-only and
+/// immutable, so checking a file never creates a `-wal` or `-shm` beside it, nor
+/// changes it.
+pub(crate) fn connect_read_only(path: &Path) -> Result<SqliteConnection, Error> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?;
+    // A URI filename: `?`, `#` and `%` in the path would otherwise be read as syntax.
+    let mut uri = String::from("file:");
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    SqliteConnection::establish(&uri).map_err(|e| Error::Open {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The manifest beside `file`; without one, nothing is restored.
+pub(crate) fn read_manifest(file: &Path) -> Result<Manifest, Error> {
     let manifest_file = manifest_path(file);
     let json = fs::read(&manifest_file).map_err(|e| {
         Error::Restore(format!(
@@ -99,18 +117,30 @@ pub fn verify_backup<S: MigrationSource<Sqlite>>(
             manifest_file.display()
         ))
     })?;
-    let manifest: Manifest = serde_json::from_slice(&json)
-        .map_err(|e| Error::Restore(format!("manifest {}: {e}", manifest_file.display())))?;
-    let (sha256, size) = sha256_file(file, progress)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| Error::Restore(format!("manifest {}: {e}", manifest_file.display())))
+}
+
+/// Checks the bytes of `copy` against `manifest` (the manifest of `backup`, which
+/// messages name), then SQLite's own checks on it, read-only, and that this build
+/// knows every migration applied to it.
+pub(crate) fn verify_copy<S: MigrationSource<Sqlite>>(
+    copy: &Path,
+    backup: &Path,
+    manifest: &Manifest,
+    migrations: &S,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let (sha256, size) = sha256_file(copy, progress)?;
     if size != manifest.size || sha256 != manifest.sha256 {
         return Err(Error::Restore(format!(
             "{} does not match its manifest (size {size} vs {}, sha256 differs: {}); the file is damaged",
-            file.display(),
+            backup.display(),
             manifest.size,
             sha256 != manifest.sha256
         )));
     }
-    let mut conn = connect(file, 1000)?;
+    let mut conn = connect_read_only(copy)?;
     verify_file(&mut conn).map_err(|e| Error::Restore(e.to_string()))?;
     let unknown = unknown_versions(
         applied_sqlite_versions(&mut conn)?,
@@ -119,5 +149,17 @@ pub fn verify_backup<S: MigrationSource<Sqlite>>(
     if !unknown.is_empty() {
         return Err(Error::SchemaTooNew(unknown));
     }
+    Ok(())
+}
+
+/// Checks a backup against its manifest and SQLite's own checks (opening it
+/// read-only), and that this build knows every migration applied to it.
+pub fn verify_backup<S: MigrationSource<Sqlite>>(
+    file: &Path,
+    migrations: &S,
+    progress: Progress<'_>,
+) -> Result<Manifest, Error> {
+    let manifest = read_manifest(file)?;
+    verify_copy(file, file, &manifest, migrations, progress)?;
     Ok(manifest)
 }

@@ -1,13 +1,15 @@
 //! Backups are verified before they get a final name; restores refuse anything
-//! doubtful and leave the current database untouched when they do.
+//! doubtful and leave the current database untouched when they do, install exactly
+//! the bytes they verified, and leave nothing half-done after a crash.
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 
 use std::fs;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 
@@ -249,6 +251,299 @@ fn restore_refuses_while_a_server_holds_the_database() {
     assert!(err.to_string().contains("running server"), "{err}");
     drop(lock);
     db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap();
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+fn titles_changed(db: &Db) -> i64 {
+    db.read(|c| {
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+        diesel::select(sql::<BigInt>(
+            "(SELECT count(*) FROM posts WHERE title = 'changed')",
+        ))
+        .get_result(c)
+        .map_err(Error::from)
+    })
+    .unwrap()
+}
+
+fn integrity(db: &Db) -> String {
+    db.read(|c| {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Text;
+        diesel::select(sql::<Text>(
+            "(SELECT integrity_check FROM pragma_integrity_check)",
+        ))
+        .get_result(c)
+        .map_err(Error::from)
+    })
+    .unwrap()
+}
+
+/// Leaves `path` as a writer that never checkpointed leaves it: its newest commits
+/// (every post retitled `changed`) only in `<path>-wal`, and no process holding
+/// either file.
+fn leave_commits_in_the_wal(path: &Path) {
+    let wal = companion(path, "-wal");
+    let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    c.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+         UPDATE posts SET title = 'changed'",
+    )
+    .unwrap();
+    // The pair as it is now; closing the connection would fold the WAL in.
+    let (main_bytes, wal_bytes) = (fs::read(path).unwrap(), fs::read(&wal).unwrap());
+    drop(c);
+    fs::write(path, main_bytes).unwrap();
+    fs::write(&wal, wal_bytes).unwrap();
+    let _ = fs::remove_file(companion(path, "-shm"));
+}
+
+#[test]
+fn restore_refuses_a_backup_given_by_a_symbolic_link() {
+    let t = common::migrated();
+    add_posts(&t.db, 3);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    add_posts(&t.db, 2);
+
+    let link = t.dir.path().join("link.db");
+    symlink(&backup.path, &link).unwrap();
+    fs::copy(companion(&backup.path, ".json"), companion(&link, ".json")).unwrap();
+    let err = db::restore(&config, &db::MIGRATIONS, &link, &none).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+
+    // The file itself, but its manifest through a link: refused as well.
+    let copy = t.dir.path().join("copy.db");
+    fs::copy(&backup.path, &copy).unwrap();
+    symlink(companion(&backup.path, ".json"), companion(&copy, ".json")).unwrap();
+    let err = db::restore(&config, &db::MIGRATIONS, &copy, &none).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+
+    assert_eq!(counts(&t.db), (2, 5), "current database untouched");
+}
+
+#[test]
+fn restore_installs_the_bytes_it_verified_and_nothing_beside_the_backup() {
+    let t = common::migrated();
+    add_posts(&t.db, 10);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    add_posts(&t.db, 5);
+    drop(t.db);
+
+    // A backup in WAL mode with commits in a -wal beside it: the manifest describes
+    // the file alone, so the -wal must be neither applied nor folded into it.
+    let wal_mode = t.dir.path().join("wal-mode.db");
+    fs::copy(&backup.path, &wal_mode).unwrap();
+    leave_commits_in_the_wal(&wal_mode);
+    let mut manifest = backup.manifest.clone();
+    manifest.sha256 = sha256(&wal_mode);
+    manifest.size = fs::metadata(&wal_mode).unwrap().len();
+    fs::write(
+        companion(&wal_mode, ".json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let wal_before = fs::read(companion(&wal_mode, "-wal")).unwrap();
+
+    db::verify_backup(&wal_mode, &db::MIGRATIONS, &none).unwrap();
+    let restored = db::restore(&config, &db::MIGRATIONS, &wal_mode, &none).unwrap();
+    assert_eq!(restored.manifest, manifest);
+    assert_eq!(
+        sha256(config.database.sqlite_path().unwrap()),
+        manifest.sha256,
+        "the installed file is the verified one"
+    );
+    assert_eq!(
+        sha256(&wal_mode),
+        manifest.sha256,
+        "the backup was not changed"
+    );
+    assert_eq!(fs::read(companion(&wal_mode, "-wal")).unwrap(), wal_before);
+    assert!(!companion(&wal_mode, "-shm").exists());
+    for leftover in ["-wal", "-shm", ".restore.partial", ".restore.pending"] {
+        assert!(
+            !companion(config.database.sqlite_path().unwrap(), leftover).exists(),
+            "{leftover} beside the restored database"
+        );
+    }
+    let db = Db::open(&config).unwrap();
+    assert_eq!(counts(&db), (1, 10));
+    assert_eq!(
+        titles_changed(&db),
+        0,
+        "the backup's own -wal was not applied"
+    );
+}
+
+#[test]
+fn restore_through_a_symbolic_link_to_the_database_replaces_the_file_it_names() {
+    let t = common::migrated();
+    add_posts(&t.db, 4);
+    let backup = db::backup_file(t.db.config(), &none).unwrap();
+    add_posts(&t.db, 4);
+    let real = t.db.config().database.sqlite_path().unwrap().to_owned();
+    drop(t.db);
+
+    let elsewhere = t.dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let link = elsewhere.join("link.db");
+    symlink(&real, &link).unwrap();
+    let mut config = Config::for_path(&link);
+    config.backup_dir = t.dir.path().join("backups");
+    db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap();
+
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(sha256(&real), backup.manifest.sha256);
+    assert_eq!(counts(&Db::open(&Config::for_path(&real)).unwrap()), (1, 4));
+}
+
+#[test]
+fn one_lock_for_every_path_to_the_same_file() {
+    let t = common::migrated();
+    let config = t.db.config().clone();
+    let lock = ServerLock::acquire(&config).unwrap();
+
+    let linked_file = t.dir.path().join("link.db");
+    symlink(config.database.sqlite_path().unwrap(), &linked_file).unwrap();
+    let linked_folder = t.dir.path().join("folder-link");
+    symlink(t.dir.path(), &linked_folder).unwrap();
+    for other in [linked_file, linked_folder.join("app.db")] {
+        let err = ServerLock::acquire(&Config::for_path(&other)).unwrap_err();
+        assert!(
+            matches!(err, Error::Locked(_)),
+            "{}: {err:?}",
+            other.display()
+        );
+    }
+    let backup = db::backup_file(&config, &none).unwrap();
+    let through_link = Config::for_path(t.dir.path().join("link.db"));
+    let err = db::restore(&through_link, &db::MIGRATIONS, &backup.path, &none).unwrap_err();
+    assert!(err.to_string().contains("running server"), "{err}");
+    drop(lock);
+    ServerLock::acquire(&through_link).unwrap();
+}
+
+#[test]
+fn restore_keeps_pre_restore_copies_and_leftovers_within_retention() {
+    let t = common::migrated();
+    add_posts(&t.db, 2);
+    let mut config = t.db.config().clone();
+    config.backup_keep = 2;
+    let backup = db::backup_file(&config, &none).unwrap();
+    drop(t.db);
+
+    // Leftovers of an interrupted backup: an old one goes, a fresh one (perhaps a
+    // backup running now) stays.
+    let stale = config
+        .backup_dir
+        .join(".app-20200101T000000.000Z.db.partial");
+    let fresh = config
+        .backup_dir
+        .join(".app-20990101T000000.000Z.db.partial");
+    for file in [&stale, &fresh] {
+        fs::write(file, b"half a backup").unwrap();
+    }
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(2 * 3600))
+        .unwrap();
+
+    let mut copies = Vec::new();
+    let mut removed = Vec::new();
+    for _ in 0..3 {
+        let restored = db::restore(&config, &db::MIGRATIONS, &backup.path, &none).unwrap();
+        // Pre-restore copies are named by the millisecond too.
+        next_millisecond_after(Utc::now());
+        copies.push(restored.pre_restore.unwrap());
+        removed.extend(restored.removed);
+    }
+    let kept: Vec<String> = finals(&config)
+        .into_iter()
+        .filter(|n| n.starts_with("pre-restore-"))
+        .collect();
+    let newest: Vec<String> = copies[1..]
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kept, newest, "the newest two pre-restore copies are kept");
+    assert_eq!(removed, [copies[0].clone()]);
+    assert!(!stale.exists(), "a stale .partial is pruned");
+    assert!(fresh.exists(), "a recent .partial is left alone");
+    assert!(db::list_backups(&config).unwrap().contains(&backup.path));
+}
+
+#[test]
+fn a_restore_stopped_after_its_rename_is_finished_before_the_file_is_read() {
+    let t = common::migrated();
+    add_posts(&t.db, 10);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    drop(t.db);
+    // The database is that same backup, restored earlier, with commits since then
+    // still in its -wal: the WAL's pages are exactly the restored file's pages, so
+    // replayed onto it they would show.
+    let db_path = config.database.sqlite_path().unwrap();
+    fs::copy(&backup.path, db_path).unwrap();
+    leave_commits_in_the_wal(db_path);
+
+    // What a crash between the rename and the removal of the old -wal leaves.
+    fs::write(companion(db_path, ".restore.pending"), b"").unwrap();
+    let staged = companion(db_path, ".restore.partial");
+    fs::copy(&backup.path, &staged).unwrap();
+    fs::rename(&staged, db_path).unwrap();
+
+    let db = Db::open(&config).unwrap();
+    assert_eq!(titles_changed(&db), 0, "the old WAL was not replayed");
+    assert_eq!(counts(&db), (1, 10));
+    assert_eq!(integrity(&db), "ok");
+    assert!(!companion(db_path, ".restore.pending").exists());
+}
+
+#[test]
+fn a_restore_stopped_before_its_rename_leaves_the_database_with_its_wal() {
+    let t = common::migrated();
+    add_posts(&t.db, 10);
+    let config = t.db.config().clone();
+    let backup = db::backup_file(&config, &none).unwrap();
+    add_posts(&t.db, 5);
+    drop(t.db);
+    let db_path = config.database.sqlite_path().unwrap();
+    leave_commits_in_the_wal(db_path);
+
+    // What a crash just before the rename leaves.
+    let staged = companion(db_path, ".restore.partial");
+    fs::copy(&backup.path, &staged).unwrap();
+    fs::write(companion(db_path, ".restore.pending"), b"").unwrap();
+
+    let lock = ServerLock::acquire(&config).unwrap();
+    assert!(!staged.exists());
+    assert!(!companion(db_path, ".restore.pending").exists());
+    assert!(
+        companion(db_path, "-wal").exists(),
+        "the old file keeps its WAL"
+    );
+    drop(lock);
+    let db = Db::open(&config).unwrap();
+    assert_eq!(counts(&db), (2, 15));
+    assert_eq!(titles_changed(&db), 15, "the commits in the WAL are there");
+    assert_eq!(integrity(&db), "ok");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use db::{Db, Error, Synchronous, pragma};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use domain::{NewUserInput, Timestamp, User};
+use domain::{Actor, NewPostInput, NewUserInput, Post, Role, Timestamp, User};
 
 #[test]
 fn every_pooled_connection_reports_the_configured_pragmas() {
@@ -226,4 +226,121 @@ fn a_failed_write_rolls_back() {
     assert!(outcome.is_err());
     let count = t.db.read(User::count).unwrap();
     assert_eq!(count, 0);
+}
+
+/// `max_page_count` makes SQLite answer `SQLITE_FULL` exactly as a full disk
+/// does ("database or disk is full"), without needing one.
+#[test]
+fn a_full_database_is_disk_full_and_the_writer_recovers() {
+    #[derive(QueryableByName)]
+    struct Pages {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_count: i64,
+    }
+    let t = common::migrated();
+    let author =
+        t.db.write(|conn| {
+            NewUserInput {
+                email: "author@example.com".into(),
+                name: "Author".into(),
+                role: None,
+            }
+            .validate(Timestamp::now())?
+            .insert(conn)
+        })
+        .unwrap();
+    let actor = Actor::Member {
+        id: author.id.clone(),
+        role: Role::User,
+    };
+    let post = |content: usize| NewPostInput {
+        title: "big".into(),
+        content: "x".repeat(content),
+        ..Default::default()
+    };
+    let limit = {
+        let mut writer = t.db.writer_conn().unwrap();
+        let pages = diesel::sql_query("PRAGMA page_count")
+            .get_result::<Pages>(&mut *writer)
+            .unwrap()
+            .page_count;
+        writer
+            .batch_execute(&format!("PRAGMA max_page_count = {pages}"))
+            .unwrap();
+        pages
+    };
+
+    // A small post and then one that needs new pages, in one transaction.
+    let full = t.db.write(|conn| {
+        Post::create(conn, &actor, &post(10))?;
+        Post::create(conn, &actor, &post(100_000))
+    });
+    assert!(
+        matches!(full, Err(domain::Error::Database(Error::DiskFull))),
+        "{full:?}"
+    );
+    // Nothing of it was kept, and reads go on.
+    assert_eq!(t.db.read(Post::count).unwrap(), 0);
+
+    // The same writer, still limited, is not stuck in the failed transaction: a
+    // write that needs no new page goes through.
+    t.db.write(|conn| {
+        diesel::sql_query("UPDATE users SET name = 'Renamed'").execute(conn)?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    let mut writer = t.db.writer_conn().unwrap();
+    #[derive(QueryableByName)]
+    struct Limit {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        max_page_count: i64,
+    }
+    let still = diesel::sql_query("PRAGMA max_page_count")
+        .get_result::<Limit>(&mut *writer)
+        .unwrap()
+        .max_page_count;
+    assert_eq!(still, limit, "the writer connection was replaced");
+
+    // Room again: the same write succeeds.
+    writer
+        .batch_execute("PRAGMA max_page_count = 1073741823")
+        .unwrap();
+    drop(writer);
+    t.db.write(|conn| Post::create(conn, &actor, &post(100_000)))
+        .unwrap();
+    assert_eq!(t.db.read(Post::count).unwrap(), 1);
+    let verdict =
+        t.db.read(|conn| {
+            #[derive(QueryableByName)]
+            struct Check {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                integrity_check: String,
+            }
+            diesel::sql_query("PRAGMA integrity_check")
+                .get_result::<Check>(conn)
+                .map_err(Error::from)
+        })
+        .unwrap()
+        .integrity_check;
+    assert_eq!(verdict, "ok");
+}
+
+/// SQLite ends a transaction by itself on some failures (SQLITE_FULL and
+/// SQLITE_IOERR may): the ROLLBACK that follows then fails, and the caller must
+/// still get the failure that caused it, on a writer that goes on working.
+#[test]
+fn a_transaction_sqlite_already_ended_reports_the_cause() {
+    let t = common::migrated();
+    let outcome = t.db.write(|conn| {
+        diesel::sql_query("UPDATE users SET name = name").execute(conn)?;
+        // What SQLite does on its own after such a failure.
+        diesel::sql_query("ROLLBACK").execute(conn)?;
+        Err::<(), _>(Error::DiskFull)
+    });
+    assert!(matches!(outcome, Err(Error::DiskFull)), "{outcome:?}");
+    t.db.write(|conn| {
+        diesel::sql_query("UPDATE users SET name = name").execute(conn)?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
 }

@@ -90,6 +90,7 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 422, response = Unprocessable),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/posts")]
 pub async fn create(
@@ -122,6 +123,7 @@ pub async fn create(
         (status = 422, response = Unprocessable),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[patch("/posts/{id}")]
 pub async fn update(
@@ -152,6 +154,7 @@ pub async fn update(
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[delete("/posts/{id}")]
 pub async fn delete(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<HttpResponse> {

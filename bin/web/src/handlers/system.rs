@@ -41,7 +41,8 @@ pub async fn health(state: State) -> Json<Health> {
     })
 }
 
-/// The database answers and is at exactly this build's schema.
+/// The database answers, is at exactly this build's schema, and takes writes:
+/// while writes fail because the disk is full, 503 saying so.
 #[utoipa::path(tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
@@ -49,6 +50,22 @@ pub async fn health(state: State) -> Json<Health> {
     ))]
 #[get("/ready")]
 pub async fn ready(state: State) -> ApiResult<Json<Readiness>> {
+    // Not ready while writes fail: a balancer should send them elsewhere. The
+    // probe looks for room itself, as no write may come to clear the mark.
+    // (A SQLite file's disk: PostgreSQL's server reports its own.)
+    if let Some(since) = state.disk_full().since()
+        && let Some(database) = state.db().config().database.sqlite_path()
+    {
+        let disk_full = state.disk_full().clone();
+        let database = database.to_owned();
+        if !web::block(move || disk_full.probe(&database)).await? {
+            return Err(ApiError::NotReady(format!(
+                "writes are failing because the disk is full (since {}); free space on \
+                 the database's disk",
+                views::rfc3339(since)
+            )));
+        }
+    }
     let executor = state.executor().clone();
     // Reading the applied migrations is the query that proves the database answers.
     let checked =

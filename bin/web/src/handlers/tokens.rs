@@ -37,6 +37,7 @@ use crate::views::{IssuedToken, TokenPage};
         (status = 422, response = Unprocessable),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/users/{id}/tokens")]
 pub async fn issue(
@@ -100,6 +101,7 @@ pub async fn list(
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[delete("/tokens/{id}")]
 pub async fn revoke(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {

@@ -82,6 +82,7 @@ pub async fn list(
         (status = 422, response = Unprocessable),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/users")]
 pub async fn create(
@@ -138,6 +139,7 @@ pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<v
         (status = 422, response = Unprocessable),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[patch("/users/{id}")]
 pub async fn update(
@@ -167,6 +169,7 @@ pub async fn update(
         (status = 409, response = Conflict),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
+        (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[delete("/users/{id}")]
 pub async fn delete(state: State, auth: Auth, id: Path<String>) -> ApiResult<HttpResponse> {
