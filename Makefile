@@ -10,7 +10,7 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 
 .DEFAULT_GOAL := help
 .PHONY: help build run migrate rollback status migration seed demo schema schema-check \
-        test lint fmt backup restore bench postgres clean-data
+        test test-postgres lint fmt backup restore bench postgres clean-data
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,13 +37,16 @@ rollback: build ## revert the last migration
 status: build ## list applied and pending migrations
 	$(BIN)/web status
 
-migration: ## create an empty migration: make migration name=add_tags
+migration: ## create an empty migration for both backends: make migration name=add_tags
 	@test -n "$(name)" || { echo "usage: make migration name=what_it_does"; exit 2; }
 	@echo "$(name)" | grep -Eq '^[a-z0-9_]+$$' || { echo "name: lower-case letters, digits and _ only"; exit 2; }
-	@dir=migrations/$$(date -u +%Y-%m-%d-%H%M%S)_$(name); mkdir -p $$dir; \
-	  printf -- '-- %s: up\n' "$(name)" > $$dir/up.sql; \
-	  printf -- '-- %s: down (undo up.sql)\n' "$(name)" > $$dir/down.sql; \
-	  echo "created $$dir/up.sql and down.sql; then: make migrate schema"
+	@version=$$(date -u +%Y-%m-%d-%H%M%S)_$(name); \
+	  for backend in sqlite postgres; do \
+	    dir=migrations/$$backend/$$version; mkdir -p $$dir; \
+	    printf -- '-- %s (%s): up\n' "$(name)" $$backend > $$dir/up.sql; \
+	    printf -- '-- %s (%s): down (undo up.sql)\n' "$(name)" $$backend > $$dir/down.sql; \
+	  done; \
+	  echo "created migrations/{sqlite,postgres}/$$version (the same change in each); then: make migrate schema"
 
 seed: build ## idempotent: the admin user and, with ADMIN_TOKEN, its token
 	$(BIN)/seed
@@ -76,13 +79,17 @@ lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-end, fuzzing
+test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-end (SQLite and PostgreSQL), fuzzing
 	# The end-to-end tests run the real binaries; `cargo test` alone builds only
 	# those of packages that have integration tests.
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	scripts/test-postgres.sh
 	scripts/schemathesis.sh
+
+test-postgres: ## the tests that run on PostgreSQL (starts and stops a local server)
+	scripts/test-postgres.sh
 
 postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
 	@scripts/postgres.sh start

@@ -39,3 +39,45 @@ pub fn newest_version() -> String {
         .max()
         .unwrap()
 }
+
+/// A schema of its own on the PostgreSQL server `TEST_DATABASE_URL` names (as
+/// `scripts/test-postgres.sh` sets it), dropped with it; `None` when the variable
+/// is unset, for a run of the SQLite tests alone.
+pub struct PgSchema {
+    base: String,
+    name: String,
+    /// The base URL with this schema first on the search path.
+    pub url: String,
+}
+
+pub fn postgres() -> Option<PgSchema> {
+    use diesel::connection::SimpleConnection;
+    let base = std::env::var("TEST_DATABASE_URL").ok()?;
+    let base = base.trim().to_owned();
+    if base.is_empty() {
+        return None;
+    }
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    db::AnyConnection::open(&db::Database::Postgres(base.clone()))
+        .unwrap()
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+    Some(PgSchema { base, name, url })
+}
+
+impl PgSchema {
+    pub fn config(&self) -> Config {
+        Config::for_database(db::Database::Postgres(self.url.clone()))
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut conn) = db::AnyConnection::open(&db::Database::Postgres(self.base.clone())) {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}

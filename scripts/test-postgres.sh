@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The tests that run on PostgreSQL: starts the local cluster of scripts/postgres.sh
+# (installing PostgreSQL when it is missing), runs the domain tests and the db
+# crate's backend tests against it with TEST_DATABASE_URL set (each test makes a
+# schema of its own), and stops the cluster again unless it was already running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+was_running=no
+scripts/postgres.sh url >/dev/null 2>&1 && was_running=yes
+url=$(scripts/postgres.sh start)
+if [ "$was_running" = no ]; then
+  trap 'scripts/postgres.sh stop' EXIT
+fi
+
+export TEST_DATABASE_URL=$url
+echo "PostgreSQL tests on $url"
+cargo test -p domain --lib
+cargo test -p db --test backends
