@@ -197,8 +197,11 @@ impl From<domain::Page<domain::Token>> for TokenPage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    #[schema(example = "ok")]
+    #[schema(example = "ready")]
     pub status: &'static str,
+    /// The backend the server runs on: `sqlite` or `postgresql`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
 }
 
 /// `GET /health`: the process is alive, and how old the newest verified backup is.
@@ -207,6 +210,9 @@ pub struct Readiness {
 pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// The backend the server runs on: `sqlite` or `postgresql`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
     /// The newest verified backup in `BACKUP_DIR`, or null when there is none.
     pub last_backup: Option<LastBackup>,
 }

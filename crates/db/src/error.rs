@@ -127,13 +127,30 @@ impl Error {
     }
 }
 
-/// True when SQLite gave up waiting for a lock (`SQLITE_BUSY` / `SQLITE_LOCKED`
-/// after `busy_timeout`): the request may succeed if retried.
+/// True when the database could not run the statement for now, and the request
+/// may succeed if retried: SQLite gave up waiting for a lock (`SQLITE_BUSY` /
+/// `SQLITE_LOCKED` after `busy_timeout`); PostgreSQL's connection was lost (the
+/// server stopped or restarted: the pool opens a new one when it is back), or
+/// the statement ran past `statement_timeout`.
 pub fn is_busy(err: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind;
     match err {
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
         diesel::result::Error::DatabaseError(_, info) => {
             let message = info.message();
-            message.contains("database is locked") || message.contains("database table is locked")
+            [
+                // SQLite
+                "database is locked",
+                "database table is locked",
+                // PostgreSQL (libpq and server messages)
+                "server closed the connection",
+                "no connection to the server",
+                "terminating connection due to administrator command",
+                "connection to server",
+                "canceling statement due to statement timeout",
+            ]
+            .iter()
+            .any(|known| message.contains(known))
         }
         _ => false,
     }

@@ -33,6 +33,7 @@ pub async fn health(state: State) -> Json<Health> {
         .flatten();
     Json(Health {
         status: "ok",
+        database: state.db().backend(),
         last_backup: latest.map(|m| LastBackup {
             at: views::rfc3339(m.created_at.into()),
             age_seconds: (chrono::Utc::now() - m.created_at).num_seconds(),
@@ -71,7 +72,10 @@ pub async fn ready(state: State) -> ApiResult<Json<Readiness>> {
     let checked =
         web::block(move || executor.db().migrator(db::MIGRATIONS).ensure_current()).await?;
     match checked {
-        Ok(()) => Ok(Json(Readiness { status: "ready" })),
+        Ok(()) => Ok(Json(Readiness {
+            status: "ready",
+            database: state.db().backend(),
+        })),
         Err(err @ (db::Error::MigrationsPending(_) | db::Error::SchemaTooNew(_))) => {
             Err(ApiError::NotReady(err.to_string()))
         }

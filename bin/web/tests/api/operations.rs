@@ -114,10 +114,15 @@ async fn health_and_ready() {
     let health = send!(app, TestRequest::get().uri("/health"));
     assert_eq!(
         health.json(),
-        serde_json::json!({"status": "ok", "lastBackup": null})
+        serde_json::json!({"status": "ok", "database": "sqlite", "lastBackup": null})
     );
     assert_eq!(health.header("content-type"), Some("application/json"));
-    assert_eq!(send!(app, TestRequest::get().uri("/ready")).status, 200);
+    let ready = send!(app, TestRequest::get().uri("/ready"));
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.json(),
+        serde_json::json!({"status": "ready", "database": "sqlite"})
+    );
 
     // A pending migration makes the service not ready, and says why.
     t.db.migrator(db::MIGRATIONS).revert_last().unwrap();

@@ -1,0 +1,265 @@
+//! The same binaries on PostgreSQL: `DATABASE_URL=postgres://...` migrates, seeds
+//! and serves the API with the contract's answers; a URL that cannot be connected
+//! to is one line and never a SQLite file; backup and restore name pg_dump and
+//! pg_restore; a server that goes away is 503 until it is back.
+//!
+//! Needs `TEST_DATABASE_URL` (`scripts/test-postgres.sh` starts a server and sets
+//! it); without it these tests return early.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::time::Duration;
+
+use db::{AnyConnection, Database};
+use diesel::connection::SimpleConnection;
+use end_to_end::{ADMIN_TOKEN, Sandbox, wait_for};
+use serde_json::json;
+
+/// A database of its own on the test server, dropped at the end.
+struct PgDatabase {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn new() -> Option<Self> {
+        let base = std::env::var("TEST_DATABASE_URL").ok()?.trim().to_owned();
+        if base.is_empty() {
+            return None;
+        }
+        let name = format!("e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
+        admin(&base)
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        Some(Self { base, name, url })
+    }
+
+    fn admin(&self) -> AnyConnection {
+        admin(&self.base)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = self.admin().batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn admin(base: &str) -> AnyConnection {
+    AnyConnection::open(&Database::Postgres(base.into())).unwrap()
+}
+
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos}")
+}
+
+#[test]
+fn the_binaries_serve_the_api_on_postgres() {
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let env = [("DATABASE_URL", pg.url.as_str())];
+    let migrated = s.command("web", &["migrate"]).envs(env).output().unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let printed = String::from_utf8_lossy(&migrated.stdout);
+    for name in end_to_end::migrations() {
+        assert!(printed.contains(&name), "{name} not applied: {printed}");
+    }
+    assert!(
+        !printed.contains(":app@"),
+        "the password is never printed: {printed}"
+    );
+    let seeded = s.command("seed", &[]).envs(env).output().unwrap();
+    assert!(seeded.status.success(), "{seeded:?}");
+    assert!(
+        !s.db_path().exists(),
+        "no SQLite file beside a PostgreSQL URL"
+    );
+
+    let server = s.serve(&env);
+    let health = server.call("GET", "/health", None, None);
+    assert_eq!(health.body["database"], "postgresql", "{:?}", health.body);
+    let ready = server.call("GET", "/ready", None, None);
+    assert_eq!(ready.body["database"], "postgresql", "{:?}", ready.body);
+
+    let admin_token = Some(ADMIN_TOKEN);
+    let ada = server.call(
+        "POST",
+        "/users",
+        admin_token,
+        Some(&json!({"email": "Ada@Example.com", "name": "Ada"})),
+    );
+    assert_eq!(ada.status, 201, "{:?}", ada.body);
+    let ada_id = ada.body["id"].as_str().unwrap().to_owned();
+    let again = server.call(
+        "POST",
+        "/users",
+        admin_token,
+        Some(&json!({"email": "ada@example.com", "name": "Ada again"})),
+    );
+    assert_eq!(again.status, 409, "duplicate email: {:?}", again.body);
+
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let post = server.call(
+            "POST",
+            "/posts",
+            admin_token,
+            Some(&json!({"title": format!("Post {n}"), "content": "x",
+                         "authorId": ada_id, "publishedAt": "2026-01-01T00:00:00Z"})),
+        );
+        assert_eq!(post.status, 201, "{:?}", post.body);
+        ids.push(post.body["id"].as_i64().unwrap());
+    }
+    let orphan = server.call(
+        "POST",
+        "/posts",
+        admin_token,
+        Some(&json!({"title": "t", "content": "c", "authorId": "nobody"})),
+    );
+    assert_eq!(orphan.status, 422, "{:?}", orphan.body);
+
+    // Newest id first, two to a page, the cursor leading to the rest.
+    let first = server.call("GET", "/posts?limit=2", None, None);
+    let page: Vec<i64> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(page, [ids[2], ids[1]]);
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let rest = server.call(
+        "GET",
+        &format!("/posts?limit=2&cursor={cursor}"),
+        None,
+        None,
+    );
+    assert_eq!(rest.body["items"][0]["id"], ids[0]);
+    assert!(rest.body["nextCursor"].is_null());
+
+    let refused = server.call("DELETE", &format!("/users/{ada_id}"), admin_token, None);
+    assert_eq!(refused.status, 409, "a user with posts: {:?}", refused.body);
+    drop(server);
+
+    // Backups are the server's own tools' job: both commands say which, and do nothing.
+    for (args, tool) in [
+        (&["backup"][..], "pg_dump"),
+        (&["restore", "some.db"][..], "pg_restore"),
+    ] {
+        let mut cmd = s.command("web", args);
+        cmd.envs(env);
+        let said = Sandbox::fail(cmd);
+        assert!(said.contains(tool), "{args:?}: {said}");
+        assert!(!said.contains(":app@"), "{said}");
+    }
+    assert!(!s.backup_dir().exists(), "nothing half-done");
+
+    let mut cmd = s.command("web", &["rollback"]);
+    cmd.envs(env);
+    let rolled = cmd.output().unwrap();
+    assert!(rolled.status.success(), "{rolled:?}");
+    assert!(String::from_utf8_lossy(&rolled.stdout).contains("reverted"));
+}
+
+#[test]
+fn a_postgres_url_that_cannot_connect_is_one_line_and_never_a_sqlite_file() {
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let wrong_password = pg.url.replacen("app:app@", "app:s3cret-wrong@", 1);
+    let (server, _) = pg.url.rsplit_once('/').unwrap();
+    let missing = format!("{server}/no_such_database");
+    for (url, says) in [
+        (wrong_password.as_str(), "password authentication failed"),
+        (missing.as_str(), "does not exist"),
+        (
+            "postgresql://app:s3cret-wrong@no-such-host.invalid:5432/app",
+            "no-such-host.invalid",
+        ),
+    ] {
+        let mut cmd = s.command("web", &["migrate"]);
+        cmd.env("DATABASE_URL", url);
+        let said = Sandbox::fail(cmd);
+        let lines: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "one line: {said}");
+        assert!(said.contains(says), "{said}");
+        assert!(!said.contains("s3cret"), "{said}");
+        assert!(said.contains(":***@"), "names the URL: {said}");
+    }
+    let files: Vec<_> = std::fs::read_dir(s.dir.path()).unwrap().collect();
+    assert!(files.is_empty(), "created {files:?}");
+}
+
+#[test]
+fn a_server_that_goes_away_is_503_and_comes_back_by_itself() {
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let env = [
+        ("DATABASE_URL", pg.url.as_str()),
+        ("DB_POOL_TIMEOUT_MS", "300"),
+    ];
+    let migrated = s.command("web", &["migrate"]).envs(env).output().unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let seeded = s.command("seed", &[]).envs(env).output().unwrap();
+    assert!(seeded.status.success(), "{seeded:?}");
+    let server = s.serve(&env);
+    assert_eq!(server.call("GET", "/posts", None, None).status, 200);
+
+    // The database refuses connections and drops the ones it had, as a stopped
+    // server does (other tests keep using the cluster, so it stays up).
+    pg.admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+            pg.name
+        ))
+        .unwrap();
+    for path in ["/posts", "/users"] {
+        let reply = server.call("GET", path, Some(ADMIN_TOKEN), None);
+        assert_eq!(reply.status, 503, "{path}: {:?}", reply.body);
+    }
+    let write = server.call(
+        "POST",
+        "/users",
+        Some(ADMIN_TOKEN),
+        Some(&json!({"email": "gone@example.com", "name": "Gone"})),
+    );
+    assert_eq!(write.status, 503, "{:?}", write.body);
+
+    pg.admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            pg.name
+        ))
+        .unwrap();
+    wait_for(
+        "the API to answer again",
+        Duration::from_secs(10),
+        || match server.call("GET", "/posts", None, None).status {
+            200 => Ok(()),
+            other => Err(format!("status {other}")),
+        },
+    );
+    let created = server.call(
+        "POST",
+        "/users",
+        Some(ADMIN_TOKEN),
+        Some(&json!({"email": "back@example.com", "name": "Back"})),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+}
