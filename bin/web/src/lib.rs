@@ -145,7 +145,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(handlers::system::unknown_route));
 }
 
-/// The whole application: state, routes, compression, request ids and request logs.
+/// The whole application: state, routes, compression, request ids, request logs,
+/// and no lingering over an unread chunked body.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -162,4 +163,5 @@ pub fn app(
         .configure(configure)
         .wrap(Compress::default())
         .wrap(from_fn(middleware::request_log))
+        .wrap(from_fn(middleware::close_on_unread_body))
 }

@@ -9,10 +9,10 @@ use domain::{Post, Timestamp};
 
 use super::State;
 use crate::error::ApiResult;
-use crate::extract::{Auth, Input};
+use crate::extract::{Auth, Body, Input};
 use crate::openapi::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTimeout, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::requests::{NewPostBody, PostChangesBody, PostQuery};
 use crate::routes::ServiceConfig;
@@ -85,6 +85,7 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 408, response = BodyTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
@@ -93,13 +94,9 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/posts")]
-pub async fn create(
-    state: State,
-    auth: Auth,
-    body: Input<Json<NewPostBody>>,
-) -> ApiResult<impl Responder> {
+pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<impl Responder> {
     let actor = auth.member()?;
-    let input = domain::NewPostInput::from(body?.into_inner());
+    let input = domain::NewPostInput::from(body.json::<NewPostBody>().await?);
     let post = state
         .write(move |conn| Post::create(conn, &actor, &input))
         .await?;
@@ -118,6 +115,7 @@ pub async fn create(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 408, response = BodyTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
@@ -130,11 +128,11 @@ pub async fn update(
     state: State,
     auth: Auth,
     id: Input<Path<i64>>,
-    body: Input<Json<PostChangesBody>>,
+    body: Body,
 ) -> ApiResult<Json<views::Post>> {
     let actor = auth.member()?;
     let id = id?.into_inner();
-    let input = domain::PostChangesInput::from(body?.into_inner());
+    let input = domain::PostChangesInput::from(body.json::<PostChangesBody>().await?);
     let now = Timestamp::now();
     let post = state
         .write(move |conn| Post::update(conn, &actor, id, &input, now))

@@ -1,19 +1,19 @@
 //! API tokens: issued for a user (shown once, optionally expiring), listed without
 //! their secrets, revoked by their owner or an admin.
 
+use actix_web::HttpResponse;
 use actix_web::http::header;
-use actix_web::web::{Bytes, Json, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Json, Path, Query};
 use actix_web::{delete, get, post};
 
 use domain::{Timestamp, Token};
 
 use super::State;
 use crate::error::ApiResult;
-use crate::extract::{Auth, Input, optional_json};
+use crate::extract::{Auth, Body, Input};
 use crate::openapi::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTimeout, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::requests::{NewTokenBody, PageQuery};
 use crate::routes::ServiceConfig;
@@ -32,6 +32,7 @@ use crate::views::{IssuedToken, TokenPage};
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 408, response = BodyTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
@@ -44,12 +45,11 @@ pub async fn issue(
     state: State,
     auth: Auth,
     user_id: Path<String>,
-    request: HttpRequest,
-    body: Input<Bytes>,
+    body: Body,
 ) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
     let user_id = user_id.into_inner();
-    let body: NewTokenBody = optional_json(&request, body)?.unwrap_or_default();
+    let body: NewTokenBody = body.optional_json().await?.unwrap_or_default();
     let expires_at = body.expires_at.map(Timestamp::from);
     let now = Timestamp::now();
     let issued = state

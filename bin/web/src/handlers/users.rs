@@ -10,10 +10,10 @@ use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Input};
+use crate::extract::{Auth, Body, Input};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTimeout, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::requests::{NewUserBody, PageQuery, UserChangesBody};
 use crate::routes::ServiceConfig;
@@ -76,6 +76,7 @@ pub async fn list(
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 408, response = BodyTimeout),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -85,13 +86,9 @@ pub async fn list(
         (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/users")]
-pub async fn create(
-    state: State,
-    auth: Auth,
-    body: Input<Json<NewUserBody>>,
-) -> ApiResult<impl Responder> {
+pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<impl Responder> {
     let actor = auth.member()?;
-    let input = NewUserInput::from(body?.into_inner());
+    let input = NewUserInput::from(body.json::<NewUserBody>().await?);
     let now = Timestamp::now();
     let user = state
         .write(move |conn| User::create(conn, &actor, &input, now))
@@ -133,6 +130,7 @@ pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<v
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 408, response = BodyTimeout),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -146,11 +144,11 @@ pub async fn update(
     state: State,
     auth: Auth,
     id: Path<String>,
-    body: Input<Json<UserChangesBody>>,
+    body: Body,
 ) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let id = id.into_inner();
-    let input = UserChangesInput::from(body?.into_inner());
+    let input = UserChangesInput::from(body.json::<UserChangesBody>().await?);
     let user = state
         .write(move |conn| User::update(conn, &actor, &id, &input))
         .await?;

@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_input;
+mod bodies;
 mod docs;
 mod operations;
 mod pagination;
