@@ -46,6 +46,14 @@ pub struct Conflict(Problem);
 
 #[derive(Debug, ToResponse)]
 #[response(
+    description = "Idempotency-Key: this key already issued a token, whose secret is shown \
+                   only once; or the key's first request is still being processed",
+    content_type = "application/problem+json"
+)]
+pub struct KeyConflict(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
     description = "Body over 1 MiB",
     content_type = "application/problem+json"
 )]
@@ -110,6 +118,7 @@ impl Modify for BearerAuth {
             Forbidden,
             NotFound,
             Conflict,
+            KeyConflict,
             PayloadTooLarge,
             UnsupportedMediaType,
             Unprocessable,
