@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::mime::{self, Mime};
 use actix_web::web::{Bytes, Data, Json, JsonConfig, PathConfig, PayloadConfig, QueryConfig};
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
@@ -103,10 +102,9 @@ impl Body {
         Ok(json.map_err(ApiError::from)?.into_inner())
     }
 
-    /// An optional JSON body: `None` when the body is empty or JSON `null`;
-    /// otherwise it must be `application/json` (415) and parse strictly (400), like
-    /// a required one, with the same size limit and deadline.
-    pub async fn optional_json<T: DeserializeOwned>(self) -> Result<Option<T>, ApiError> {
+    /// The whole body, at most 1 MiB (413), in full before the deadline (408),
+    /// with the request it came with.
+    pub async fn bytes(self) -> Result<(HttpRequest, Bytes), ApiError> {
         let Self {
             request,
             mut payload,
@@ -121,28 +119,10 @@ impl Body {
                     ApiError::BadRequest("the body could not be read".into())
                 }
             })?;
-        if body.is_empty() {
-            return Ok(None);
-        }
-        let json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<Mime>().ok())
-            .is_some_and(|m| {
-                m.type_() == mime::APPLICATION
-                    && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-            });
-        if !json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        serde_json::from_slice::<Option<T>>(&body)
-            .map_err(|err| ApiError::BadRequest(format!("JSON body: {err}")))
+        Ok((request, body))
     }
 }
 
-/// Runs `read` until `deadline`; past it, the read (and with it the payload) is
-/// dropped and the caller gets 408.
 async fn within<T>(deadline: Instant, read: impl Future<Output = T>) -> Result<T, ApiError> {
     let left = deadline.saturating_duration_since(Instant::now());
     actix_web::rt::time::timeout(left, read)

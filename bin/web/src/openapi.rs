@@ -54,6 +54,14 @@ pub struct BodyTimeout(Problem);
 
 #[derive(Debug, ToResponse)]
 #[response(
+    description = "Idempotency-Key: this key already issued a token, whose secret is shown \
+                   only once; or the key's first request is still being processed",
+    content_type = "application/problem+json"
+)]
+pub struct KeyConflict(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
     description = "Body over 1 MiB",
     content_type = "application/problem+json"
 )]
@@ -127,6 +135,7 @@ impl Modify for BearerAuth {
             NotFound,
             Conflict,
             BodyTimeout,
+            KeyConflict,
             PayloadTooLarge,
             UnsupportedMediaType,
             Unprocessable,

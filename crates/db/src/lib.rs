@@ -67,6 +67,7 @@ pub use verify::verify_backup;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
 /// The migrations under `migrations/` that build this project's schema (users,
-/// posts, tokens), compiled in. A service on the same database runs these; one
-/// with tables of its own passes its own `embed_migrations!` to [`Db::migrator`].
+/// posts, tokens, idempotency keys), compiled in. A service on the same database
+/// runs these; one with tables of its own passes its own `embed_migrations!` to
+/// [`Db::migrator`].
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");

@@ -1,16 +1,18 @@
 //! `/me` and `/users`: who may see and change which account is the domain's; this
 //! module maps HTTP to it.
 
-use actix_web::http::header;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::web::{Json, Path, Query};
-use actix_web::{HttpResponse, Responder};
 use actix_web::{delete, get, patch, post};
 
+use domain::models::idempotency;
 use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Body, Input};
+use crate::idempotency::{KeyedBody, answer, created};
 use crate::openapi::{
     BadRequest, BodyTimeout, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
@@ -69,6 +71,9 @@ pub async fn list(
 
 /// Creates a user (admins only).
 #[utoipa::path(tag = "users", request_body = NewUserBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = crate::idempotency::HEADER_DOC, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = views::User,
@@ -86,16 +91,25 @@ pub async fn list(
         (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/users")]
-pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<impl Responder> {
+pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
-    let input = NewUserInput::from(body.json::<NewUserBody>().await?);
+    let body = KeyedBody::read(body).await?;
+    let input = NewUserInput::from(body.json::<NewUserBody>()?);
+    let keyed = body.keyed;
     let now = Timestamp::now();
-    let user = state
-        .write(move |conn| User::create(conn, &actor, &input, now))
+    let outcome = state
+        .write(move |conn| {
+            idempotency::once(
+                conn,
+                &actor,
+                keyed.as_ref(),
+                now,
+                |conn| User::create(conn, &actor, &input, now),
+                |user| answer(StatusCode::CREATED, &views::User::from(user.clone())),
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{}", user.id)))
-        .json(views::User::from(user)))
+    created(outcome, "/users")
 }
 
 /// One user: the caller themselves, or anyone for an admin.

@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod bodies;
 mod docs;
+mod idempotency;
 mod operations;
 mod pagination;
 mod permissions;
