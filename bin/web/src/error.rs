@@ -29,6 +29,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("body too large")]
     PayloadTooLarge,
+    /// The body did not arrive in full before the body deadline.
+    #[error("body not received in time")]
+    BodyTimeout,
     #[error("body is not JSON")]
     UnsupportedMediaType,
     #[error(transparent)]
@@ -86,6 +89,9 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
             Self::Conflict(detail) => detail.clone(),
             Self::PayloadTooLarge => "the body is larger than 1 MiB".into(),
+            Self::BodyTimeout => {
+                "the body did not arrive in full in time; the connection is closed".into()
+            }
             Self::UnsupportedMediaType => "the body must be application/json".into(),
             Self::Invalid(errors) => format!("{} field(s) failed validation", errors.0.len()),
             Self::NotReady(detail) => detail.clone(),
@@ -131,6 +137,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotReady(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -151,6 +158,11 @@ impl ResponseError for ApiError {
             }
             Self::Busy => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // What is left of a slow body is not worth waiting for, nor the
+            // connection that carries it.
+            Self::BodyTimeout => {
+                response.force_close();
             }
             _ => {}
         }

@@ -1,19 +1,24 @@
-//! Extractors: who is calling (`Auth`), and the configs that turn JSON, path and
-//! query failures into problem+json.
+//! Extractors: who is calling (`Auth`), the request body read only after that
+//! (`Body`, with its deadline), and the configs that turn JSON, path and query
+//! failures into problem+json.
 //!
-//! Handlers take their path, query and body as [`Input`] and unwrap them only after
+//! Handlers take their path and query as [`Input`] and unwrap them only after
 //! authenticating, so a bad or missing token is 401 whatever else is wrong with the
 //! request: actix polls all extractors together and would otherwise report whichever
-//! failed first.
+//! failed first. For the same reason a body is never an extractor that reads: actix
+//! would read it while the token is looked up, and an anonymous caller could make
+//! the server take in a whole megabyte before its 401.
 
-use std::future::Future;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::mime::{self, Mime};
-use actix_web::web::{Bytes, Data, JsonConfig, PathConfig, PayloadConfig, QueryConfig};
+use actix_web::web::{Bytes, Data, Json, JsonConfig, PathConfig, PayloadConfig, QueryConfig};
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
@@ -39,37 +44,90 @@ pub fn payload_config() -> PayloadConfig {
     PayloadConfig::new(BODY_LIMIT)
 }
 
-/// An optional JSON body: `None` when the body is empty or JSON `null`; otherwise
-/// it must be `application/json` (415) and parse strictly (400), like a required
-/// one.
-pub fn optional_json<T: DeserializeOwned>(
-    request: &HttpRequest,
-    body: Input<Bytes>,
-) -> Result<Option<T>, ApiError> {
-    let body = body.map_err(|err| {
-        if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("the body could not be read".into())
-        }
-    })?;
-    if body.is_empty() {
-        return Ok(None);
+/// How long a request body may take to arrive in full (`WEB_BODY_TIMEOUT_MS`),
+/// counted from when the request reaches its handler. App data; without it,
+/// [`BODY_TIMEOUT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub Duration);
+
+/// The body deadline when the app registers no [`BodyTimeout`].
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The request body, not yet read. A handler authenticates first and then reads
+/// it with [`Body::json`] or [`Body::optional_json`], so a caller without a valid
+/// token is answered before a byte of the body is taken in. Reading it must end
+/// within the [`BodyTimeout`], else 408: actix bounds the wait for a request's
+/// head, not for its body, and a client trickling a byte a second would hold the
+/// handler for as long as it liked.
+pub struct Body {
+    request: HttpRequest,
+    payload: Payload,
+    deadline: Instant,
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
     }
-    let json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<Mime>().ok())
-        .is_some_and(|m| {
-            m.type_() == mime::APPLICATION
-                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-        });
-    if !json {
-        return Err(ApiError::UnsupportedMediaType);
+}
+
+impl FromRequest for Body {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Infallible>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(BODY_TIMEOUT, |timeout| timeout.0);
+        ready(Ok(Self {
+            request: req.clone(),
+            payload: payload.take(),
+            deadline: Instant::now() + timeout,
+        }))
     }
-    serde_json::from_slice::<Option<T>>(&body)
-        .map_err(|err| ApiError::BadRequest(format!("JSON body: {err}")))
+}
+
+impl Body {
+    /// The body as JSON: `application/json` (else 415), at most 1 MiB (413),
+    /// strict (400), in full before the deadline (408).
+    pub async fn json<T: DeserializeOwned + 'static>(self) -> Result<T, ApiError> {
+        let Self {
+            request,
+            mut payload,
+            deadline,
+        } = self;
+        let json = within(deadline, Json::<T>::from_request(&request, &mut payload)).await?;
+        Ok(json.map_err(ApiError::from)?.into_inner())
+    }
+
+    /// The whole body, at most 1 MiB (413), in full before the deadline (408),
+    /// with the request it came with.
+    pub async fn bytes(self) -> Result<(HttpRequest, Bytes), ApiError> {
+        let Self {
+            request,
+            mut payload,
+            deadline,
+        } = self;
+        let body = within(deadline, Bytes::from_request(&request, &mut payload))
+            .await?
+            .map_err(|err| {
+                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest("the body could not be read".into())
+                }
+            })?;
+        Ok((request, body))
+    }
+}
+
+async fn within<T>(deadline: Instant, read: impl Future<Output = T>) -> Result<T, ApiError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    actix_web::rt::time::timeout(left, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)
 }
 
 pub fn path_config() -> PathConfig {

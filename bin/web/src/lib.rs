@@ -10,6 +10,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod requests;
@@ -146,7 +147,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(handlers::system::unknown_route));
 }
 
-/// The whole application: state, routes, compression, request ids and request logs.
+/// The whole application: state, routes, compression, request ids, request logs,
+/// and no lingering over an unread chunked body.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -163,4 +165,5 @@ pub fn app(
         .configure(configure)
         .wrap(Compress::default())
         .wrap(from_fn(middleware::request_log))
+        .wrap(from_fn(middleware::close_on_unread_body))
 }

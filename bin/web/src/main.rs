@@ -111,12 +111,18 @@ fn serve(config: db::Config, settings: &web::ServeArgs) -> anyhow::Result<()> {
         let db = db.clone();
         thread::spawn(move || maintain(&db, &stopped))
     };
+    let body_timeout = settings.body_timeout();
+    let app = move || web::app(state.clone()).app_data(body_timeout);
     let served = actix_web::rt::System::new().block_on(async move {
-        let server = actix_web::HttpServer::new(move || web::app(state.clone()))
+        let server = actix_web::HttpServer::new(app)
             .bind(bind)
             .with_context(|| format!("binding {bind}"))?
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
             .workers(settings.web_workers)
+            .client_request_timeout(settings.client_request_timeout())
+            .keep_alive(settings.keep_alive())
+            .max_connections(settings.web_max_connections)
+            .client_disconnect_timeout(settings.client_disconnect_timeout())
             .run();
         tracing::info!(bind, database, "serving");
         server.await.context("serving")

@@ -1,13 +1,21 @@
-//! Request ids and the one log line per request.
+//! Request ids, the one log line per request, and closing the connection of a
+//! chunked request whose body was left unread.
 
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::error::InternalError;
+use actix_web::HttpMessage;
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::{InternalError, PayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use futures_core::Stream;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -71,6 +79,75 @@ pub async fn request_log(
             log(response.status(), Some(err.to_string()));
             Err(InternalError::from_response(err, response).into())
         }
+    }
+}
+
+/// Makes a chunked request whose body the handler left unread (a 401 before the
+/// body, a 408 at the body deadline) close its connection after the response.
+///
+/// actix closes such a connection when the body had a `Content-Length`, but reads
+/// and discards the rest of a chunked body once its handler has dropped it, at
+/// whatever pace the client sends it: a client trickling a byte a second would
+/// keep the connection for as long as it liked. actix decides when the response
+/// has been written, and closes when the body is unread and still held, so the
+/// response holds it until then.
+pub async fn close_on_unread_body<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B, HoldingBody>>, actix_web::Error> {
+    if !req.chunked().unwrap_or(false) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let payload = SharedPayload(Rc::new(RefCell::new(req.take_payload())));
+    req.set_payload(Payload::Stream {
+        payload: Box::pin(payload.clone()),
+    });
+    let res = next.call(req).await?;
+    Ok(res
+        .map_body(|_, body| HoldingBody {
+            body: body.boxed(),
+            _payload: payload,
+        })
+        .map_into_right_body())
+}
+
+/// A request body read by the handler and held by the response.
+#[derive(Clone)]
+struct SharedPayload(Rc<RefCell<Payload>>);
+
+impl Stream for SharedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Only the handler's reader polls it; the response merely holds it.
+        Pin::new(&mut *self.0.borrow_mut()).poll_next(cx)
+    }
+}
+
+/// A response body that holds the request's body until it has been written.
+pub struct HoldingBody {
+    body: BoxBody,
+    _payload: SharedPayload,
+}
+
+impl std::fmt::Debug for HoldingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoldingBody").finish_non_exhaustive()
+    }
+}
+
+impl MessageBody for HoldingBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
 }
 

@@ -46,6 +46,22 @@ pub struct Conflict(Problem);
 
 #[derive(Debug, ToResponse)]
 #[response(
+    description = "The body did not arrive in full within the server's body deadline \
+                   (`WEB_BODY_TIMEOUT_MS`); the connection is closed",
+    content_type = "application/problem+json"
+)]
+pub struct BodyTimeout(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Idempotency-Key: this key already issued a token, whose secret is shown \
+                   only once; or the key's first request is still being processed",
+    content_type = "application/problem+json"
+)]
+pub struct KeyConflict(Problem);
+
+#[derive(Debug, ToResponse)]
+#[response(
     description = "Body over 1 MiB",
     content_type = "application/problem+json"
 )]
@@ -118,6 +134,8 @@ impl Modify for BearerAuth {
             Forbidden,
             NotFound,
             Conflict,
+            BodyTimeout,
+            KeyConflict,
             PayloadTooLarge,
             UnsupportedMediaType,
             Unprocessable,

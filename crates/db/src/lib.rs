@@ -72,7 +72,8 @@ pub use verify::verify_backup;
 
 use diesel_migrations::embed_migrations;
 
-/// The migrations that build this project's schema (users, posts, tokens),
+/// The migrations that build this project's schema (users, posts, tokens,
+/// idempotency keys),
 /// compiled in: `migrations/sqlite` and `migrations/postgres`, the same versions in
 /// both. A service on the same database runs these; one with tables of its own
 /// passes its own `embed_migrations!` (or its own [`Migrations`]) to

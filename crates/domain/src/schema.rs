@@ -1,6 +1,17 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    idempotency_keys (caller_id, key) {
+        caller_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        status -> Integer,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     posts (id) {
         id -> BigInt,
         title -> Text,
@@ -32,7 +43,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(idempotency_keys -> users (caller_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(posts, tokens, users,);
+diesel::allow_tables_to_appear_in_same_query!(idempotency_keys, posts, tokens, users,);

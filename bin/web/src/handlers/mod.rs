@@ -2,6 +2,7 @@
 //! extract, one domain call (which decides who may do it) in one hop to `db`'s
 //! executor, respond. Authentication is an extractor of its own (`Auth`), so an
 //! authenticated request makes two hops: one to look the token up, one for the call.
+//! A body is read only after that (`Body`), within its deadline.
 
 pub mod posts;
 pub mod system;

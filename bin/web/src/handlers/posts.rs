@@ -1,18 +1,20 @@
 //! `/posts`: visibility and ownership are the domain's; this module maps HTTP to it.
 
-use actix_web::http::header;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::web::{Json, Path, Query};
-use actix_web::{HttpResponse, Responder};
 use actix_web::{delete, get, patch, post};
 
+use domain::models::idempotency;
 use domain::{Post, Timestamp};
 
 use super::State;
 use crate::error::ApiResult;
-use crate::extract::{Auth, Input};
+use crate::extract::{Auth, Body, Input};
+use crate::idempotency::{KeyedBody, answer, created};
 use crate::openapi::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTimeout, Forbidden, Internal, KeyConflict, NotFound, PayloadTooLarge,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::requests::{NewPostBody, PostChangesBody, PostQuery};
 use crate::routes::ServiceConfig;
@@ -78,6 +80,9 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
 
 /// Creates a post: members write as themselves, admins for any existing author.
 #[utoipa::path(tag = "posts", request_body = NewPostBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = crate::idempotency::HEADER_DOC, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = views::Post,
@@ -85,6 +90,8 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 408, response = BodyTimeout),
+        (status = 409, response = KeyConflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
@@ -93,19 +100,25 @@ pub async fn get(state: State, auth: Auth, id: Input<Path<i64>>) -> ApiResult<Js
         (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/posts")]
-pub async fn create(
-    state: State,
-    auth: Auth,
-    body: Input<Json<NewPostBody>>,
-) -> ApiResult<impl Responder> {
+pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
-    let input = domain::NewPostInput::from(body?.into_inner());
-    let post = state
-        .write(move |conn| Post::create(conn, &actor, &input))
+    let body = KeyedBody::read(body).await?;
+    let input = domain::NewPostInput::from(body.json::<NewPostBody>()?);
+    let keyed = body.keyed;
+    let now = Timestamp::now();
+    let outcome = state
+        .write(move |conn| {
+            idempotency::once(
+                conn,
+                &actor,
+                keyed.as_ref(),
+                now,
+                |conn| Post::create(conn, &actor, &input),
+                |post| answer(StatusCode::CREATED, &views::Post::from(post.clone())),
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/posts/{}", post.id)))
-        .json(views::Post::from(post)))
+    created(outcome, "/posts")
 }
 
 /// Changes a post the caller owns (admins: any). `publishedAt: null` unpublishes.
@@ -118,6 +131,7 @@ pub async fn create(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 408, response = BodyTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
@@ -130,11 +144,11 @@ pub async fn update(
     state: State,
     auth: Auth,
     id: Input<Path<i64>>,
-    body: Input<Json<PostChangesBody>>,
+    body: Body,
 ) -> ApiResult<Json<views::Post>> {
     let actor = auth.member()?;
     let id = id?.into_inner();
-    let input = domain::PostChangesInput::from(body?.into_inner());
+    let input = domain::PostChangesInput::from(body.json::<PostChangesBody>().await?);
     let now = Timestamp::now();
     let post = state
         .write(move |conn| Post::update(conn, &actor, id, &input, now))

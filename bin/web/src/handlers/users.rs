@@ -1,19 +1,21 @@
 //! `/me` and `/users`: who may see and change which account is the domain's; this
 //! module maps HTTP to it.
 
-use actix_web::http::header;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::web::{Json, Path, Query};
-use actix_web::{HttpResponse, Responder};
 use actix_web::{delete, get, patch, post};
 
+use domain::models::idempotency;
 use domain::{NewUserInput, Timestamp, User, UserChangesInput};
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Input};
+use crate::extract::{Auth, Body, Input};
+use crate::idempotency::{KeyedBody, answer, created};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTimeout, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::requests::{NewUserBody, PageQuery, UserChangesBody};
 use crate::routes::ServiceConfig;
@@ -69,6 +71,9 @@ pub async fn list(
 
 /// Creates a user (admins only).
 #[utoipa::path(tag = "users", request_body = NewUserBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = crate::idempotency::HEADER_DOC, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = views::User,
@@ -76,6 +81,7 @@ pub async fn list(
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 408, response = BodyTimeout),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -85,20 +91,25 @@ pub async fn list(
         (status = 507, response = crate::openapi::InsufficientStorage),
     ))]
 #[post("/users")]
-pub async fn create(
-    state: State,
-    auth: Auth,
-    body: Input<Json<NewUserBody>>,
-) -> ApiResult<impl Responder> {
+pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<HttpResponse> {
     let actor = auth.member()?;
-    let input = NewUserInput::from(body?.into_inner());
+    let body = KeyedBody::read(body).await?;
+    let input = NewUserInput::from(body.json::<NewUserBody>()?);
+    let keyed = body.keyed;
     let now = Timestamp::now();
-    let user = state
-        .write(move |conn| User::create(conn, &actor, &input, now))
+    let outcome = state
+        .write(move |conn| {
+            idempotency::once(
+                conn,
+                &actor,
+                keyed.as_ref(),
+                now,
+                |conn| User::create(conn, &actor, &input, now),
+                |user| answer(StatusCode::CREATED, &views::User::from(user.clone())),
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{}", user.id)))
-        .json(views::User::from(user)))
+    created(outcome, "/users")
 }
 
 /// One user: the caller themselves, or anyone for an admin.
@@ -133,6 +144,7 @@ pub async fn get(state: State, auth: Auth, id: Path<String>) -> ApiResult<Json<v
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 408, response = BodyTimeout),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -146,11 +158,11 @@ pub async fn update(
     state: State,
     auth: Auth,
     id: Path<String>,
-    body: Input<Json<UserChangesBody>>,
+    body: Body,
 ) -> ApiResult<Json<views::User>> {
     let actor = auth.member()?;
     let id = id.into_inner();
-    let input = UserChangesInput::from(body?.into_inner());
+    let input = UserChangesInput::from(body.json::<UserChangesBody>().await?);
     let user = state
         .write(move |conn| User::update(conn, &actor, &id, &input))
         .await?;

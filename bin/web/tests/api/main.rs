@@ -6,7 +6,9 @@
 mod common;
 
 mod bad_input;
+mod bodies;
 mod docs;
+mod idempotency;
 mod operations;
 mod pagination;
 mod permissions;

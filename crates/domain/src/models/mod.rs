@@ -1,6 +1,7 @@
 //! One module per table: the row type, the insert type, the changes type and the
 //! queries as plain functions over a connection.
 
+pub mod idempotency;
 pub mod post;
 pub mod token;
 pub mod user;
