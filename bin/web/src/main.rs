@@ -149,6 +149,11 @@ fn maintain(db: &db::Db, stop: &mpsc::Receiver<()>) {
         .config()
         .backup_interval
         .map(|every| (every, Instant::now() + every));
+    if backups.is_some() && db.is_postgres() {
+        // Backups of a PostgreSQL database are pg_dump's; say so once, not every interval.
+        tracing::warn!("BACKUP_INTERVAL is ignored on PostgreSQL: schedule pg_dump instead");
+        backups = None;
+    }
     let wake_every = backups.map_or(CHECKPOINT_EVERY, |(every, _)| CHECKPOINT_EVERY.min(every));
     loop {
         match stop.recv_timeout(wake_every) {
