@@ -150,7 +150,7 @@ pub(crate) fn take_lost_race() -> bool {
     LOST_RACE.replace(false)
 }
 
-/// The r2d2 manager of [`Connection`]s: opens the backend the URL names and keeps
+/// The r2d2 manager of [`AnyConnection`]s: opens the backend the URL names and keeps
 /// the server's own message when it cannot.
 #[derive(Debug, Clone)]
 pub struct Manager {

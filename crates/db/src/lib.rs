@@ -1,24 +1,34 @@
-//! SQLite for Diesel services, set up the way production needs it.
+//! SQLite (and PostgreSQL) for Diesel services, set up the way production needs it.
 //!
 //! `db` is the part of this project meant to be reused by any other service that
-//! keeps its data in one SQLite file:
+//! keeps its data in one SQLite file, or on a PostgreSQL server through the same
+//! code:
 //!
 //! - [`ConfigArgs`] declares every setting for clap (flag, environment variable,
 //!   default, help); it becomes a [`Config`]. [`Config::from_env`] reads the same
-//!   settings from the environment alone.
+//!   settings from the environment alone. `DATABASE_URL` picks the backend: a path
+//!   or `sqlite://path` is SQLite, `postgres://` or `postgresql://` PostgreSQL.
+//! - [`Connection`] is a Diesel `MultiConnection` of both backends: queries are
+//!   written once against it, and what differs is written per variant.
 //! - [`Db::open`] creates the file (and its folder), builds a one-connection writer
 //!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
 //!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`, and
 //!   `query_only` on readers) to every connection, and reads them back: a pragma
-//!   that did not take is an [`Error::Pragma`] naming it.
+//!   that did not take is an [`Error::Pragma`] naming it. On PostgreSQL it builds
+//!   a writer pool of `DB_WRITERS` connections and read-only readers, with
+//!   `statement_timeout`, `idle_in_transaction_session_timeout` and
+//!   `application_name` set and read back the same way; a server it cannot reach
+//!   is an [`Error::Connect`] with the server's message.
 //! - [`Db::write`] runs a closure in `BEGIN IMMEDIATE`, so concurrent writers queue
-//!   on the lock instead of failing with "database is locked"; [`Db::read`] runs
+//!   on the lock instead of failing with "database is locked" (on PostgreSQL, in a
+//!   serializable transaction run again when it loses a race); [`Db::read`] runs
 //!   one on a reader. Past the pool timeout both give the typed [`Error::Busy`].
 //! - [`Executor`] runs the same closures for async code on shared threads: a read
 //!   lane and a write lane, each a bounded queue that answers [`Error::Busy`] when
 //!   full.
-//! - [`Db::migrator`] runs the service's embedded migrations: pending, revert last,
-//!   status, and a refusal to use a file that a newer build migrated.
+//! - [`Db::migrator`] runs the service's embedded migrations (one set per
+//!   backend, [`Migrations`], or one portable set): pending, revert last, status,
+//!   and a refusal to use a database that a newer build migrated.
 //! - [`restrict_new_files`], called first in `main`, keeps the database, its
 //!   companions and backups readable by their owner only.
 //!
