@@ -84,18 +84,18 @@ impl AnyConnection {
             }
             other => other?,
         }
-        type Manager = <AnyConnection as diesel::Connection>::TransactionManager;
+        type Tx = <AnyConnection as diesel::Connection>::TransactionManager;
         match f(self) {
-            Ok(value) => match Manager::commit_transaction(self) {
+            Ok(value) => match Tx::commit_transaction(self) {
                 Ok(()) => Ok(value),
                 Err(err) => {
                     // A COMMIT that failed (a full disk, a lost race) may leave the
                     // transaction open: roll it back. The commit's error is the cause.
-                    let still_open = Manager::transaction_manager_status_mut(self)
+                    let still_open = Tx::transaction_manager_status_mut(self)
                         .transaction_depth()
                         .is_ok_and(|depth| depth.is_some());
                     if still_open {
-                        let _ = Manager::rollback_transaction(self);
+                        let _ = Tx::rollback_transaction(self);
                     }
                     Err(err.into())
                 }
@@ -104,7 +104,7 @@ impl AnyConnection {
                 // `f`'s error is the cause even when the ROLLBACK fails (SQLite
                 // ends the transaction itself on some SQLITE_FULL and IOERR
                 // failures); a connection left broken is dropped by its pool.
-                let _ = Manager::rollback_transaction(self);
+                let _ = Tx::rollback_transaction(self);
                 Err(err)
             }
         }
