@@ -50,17 +50,17 @@ impl NewPost<'_> {
     }
 
     pub fn insert(&self, conn: &mut Connection) -> Result<Post> {
-        diesel::insert_into(posts::table)
+        per_backend!(conn, |c| diesel::insert_into(posts::table)
             .values(self)
-            .returning(posts::all_columns)
-            .get_result::<Post>(conn)
-            .map_err(|err| {
-                if is_foreign_key_violation(&err) {
-                    ValidationErrors::single("authorId", "no such user").into()
-                } else {
-                    err.into()
-                }
-            })
+            .returning(Post::as_returning())
+            .get_result::<Post>(c))
+        .map_err(|err| {
+            if is_foreign_key_violation(&err) {
+                ValidationErrors::single("authorId", "no such user").into()
+            } else {
+                err.into()
+            }
+        })
     }
 }
 
@@ -109,10 +109,12 @@ impl Post {
         // `get_result`, not `first`: the key matches at most one row, and `first`
         // would add a bound `LIMIT ?` that makes SQLite prepare the statement again
         // on every call (see `BoundLimit`).
-        let post: Post = posts::table
+        // Per backend: the hot path keeps SQLite's statement cache by query type
+        // (see `per_backend!`).
+        let post: Post = per_backend!(conn, |c| posts::table
             .find(id)
             .select(Post::as_select())
-            .get_result(conn)?;
+            .get_result(c))?;
         if post.visible_to(actor, now) {
             Ok(post)
         } else {
@@ -150,8 +152,10 @@ impl Post {
         let title = errors.check("title", Title::parse(&input.title));
         let content = errors.check("content", Content::parse(input.content.clone()));
         // Every invalid field is reported, the missing author with the rest.
-        let author_exists: bool =
-            diesel::select(diesel::dsl::exists(users::table.find(author_id))).get_result(conn)?;
+        let author_exists: bool = per_backend!(conn, |c| diesel::select(diesel::dsl::exists(
+            users::table.find(author_id)
+        ))
+        .get_result(c))?;
         if !author_exists {
             errors.0.push(crate::FieldError {
                 field: "authorId",

@@ -177,9 +177,11 @@ impl Token {
         secret: &str,
         now: Timestamp,
     ) -> Result<Option<Authenticated>> {
-        let found = tokens::table
+        let token_hash = hash(secret);
+        // Per backend: every authenticated request runs this (see `per_backend!`).
+        let found = per_backend!(conn, |c| tokens::table
             .inner_join(users::table)
-            .filter(tokens::token_hash.eq(hash(secret)))
+            .filter(tokens::token_hash.eq(&token_hash))
             .select((
                 tokens::id,
                 tokens::expires_at,
@@ -187,8 +189,8 @@ impl Token {
                 users::id,
                 users::role,
             ))
-            .get_result::<(String, Option<Timestamp>, Option<Timestamp>, String, Role)>(conn)
-            .optional()?;
+            .get_result::<(String, Option<Timestamp>, Option<Timestamp>, String, Role)>(c)
+            .optional())?;
         Ok(
             found.and_then(|(token_id, expires_at, last_used_at, id, role)| {
                 if expires_at.is_some_and(|at| at <= now) {
