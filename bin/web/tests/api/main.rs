@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod docs;
+mod document;
 mod operations;
 mod pagination;
 mod permissions;
