@@ -74,6 +74,7 @@ test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	scripts/schemathesis.sh
+	scripts/deny.sh
 
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py
