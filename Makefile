@@ -83,6 +83,7 @@ test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	scripts/schemathesis.sh
+	scripts/deny.sh
 
 postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
 	@scripts/postgres.sh start
