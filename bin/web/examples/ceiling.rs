@@ -75,7 +75,8 @@ fn main() -> anyhow::Result<()> {
                 .service(resource)
                 .configure(web::configure)
                 .wrap(Compress::default())
-                .wrap(from_fn(web::middleware::request_log))
+                .wrap(from_fn(web::middleware::request_id))
+                .wrap(web::middleware::request_log())
         })
         .workers(workers)
         .bind(&bind)?

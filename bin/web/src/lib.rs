@@ -106,7 +106,8 @@ pub fn app(
         .app_data(Data::new(state))
         .configure(configure)
         .wrap(Compress::default())
-        .wrap(from_fn(middleware::request_log))
+        .wrap(from_fn(middleware::request_id))
+        .wrap(middleware::request_log())
 }
 
 /// HTTP workers: `WEB_WORKERS`, one per CPU when unset or blank; anything but a
