@@ -53,11 +53,13 @@ PY
 #     the admin's id (absent or null, the caller, stays as generated).
 #   - `expiresAt` of POST /users/{id}/tokens must be in the future, else 422.
 #     Any other time becomes one in the future.
+#   - `Idempotency-Key` replays its first request's answer; reused for another
+#     body it is 422. A valid request that sends one gets a key of its own.
 # Path ids of rows that do not exist are 404, which the check allows. A hook
 # rather than the config file's fixed `parameters`: the coverage phase ignores
 # those for bodies, and they would replace the invalid inputs too.
 cat >"$work/hooks.py" <<'PY'
-import json, os, urllib.request
+import json, os, urllib.request, uuid
 from datetime import datetime, timezone
 import schemathesis
 
@@ -97,6 +99,10 @@ def before_call(context, case, **kwargs):
     expires_at = body.get("expiresAt")
     if operation == "POST /users/{id}/tokens" and expires_at and not in_the_future(expires_at):
         body["expiresAt"] = FUTURE
+    headers = case.headers if case.headers is not None else {}
+    for name in list(headers.keys()):
+        if name.lower() == "idempotency-key":
+            headers[name] = str(uuid.uuid4())
 PY
 
 # Authenticated as the admin, every operation is reachable; anonymous and
