@@ -87,6 +87,7 @@ test: lint schema-check ## every check: fmt, clippy, schema drift, unit, end-to-
 	$(CARGO) test --workspace --doc
 	scripts/test-postgres.sh
 	scripts/schemathesis.sh
+	scripts/deny.sh
 
 test-postgres: ## the tests that run on PostgreSQL (starts and stops a local server)
 	scripts/test-postgres.sh

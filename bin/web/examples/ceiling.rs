@@ -90,8 +90,11 @@ fn main() -> anyhow::Result<()> {
                 .app_data(Data::new(state.clone()))
                 .service(resource)
                 .configure(web::configure)
+                // The same middleware as `web::app`, in the same order.
                 .wrap(Compress::default())
-                .wrap(from_fn(web::middleware::request_log))
+                .wrap(from_fn(web::middleware::close_on_unread_body))
+                .wrap(from_fn(web::middleware::request_id))
+                .wrap(web::middleware::request_log())
         })
         .workers(args.web.web_workers)
         .bind(&args.web.bind)?

@@ -164,6 +164,7 @@ pub fn app(
         .app_data(Data::new(state))
         .configure(configure)
         .wrap(Compress::default())
-        .wrap(from_fn(middleware::request_log))
         .wrap(from_fn(middleware::close_on_unread_body))
+        .wrap(from_fn(middleware::request_id))
+        .wrap(middleware::request_log())
 }

@@ -3,12 +3,156 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
+use domain::validate::{Content, Email, Name, Title};
 use domain::{NewPostInput, NewUserInput, PostChangesInput, Timestamp, UserChangesInput};
 
 use crate::error::ApiError;
 use crate::views::Role;
+
+// The rules of `domain::validate` as the document states them: `maxLength` bounds
+// what is sent, a pattern (for content, a pattern it must not match) says the rest,
+// exactly. Trimming is `str::trim`, which
+// removes the Unicode White_Space characters: they are spelled out, as engines
+// disagree on what `\s` means. `tests/api/document.rs` runs each pattern against
+// the validator on every character.
+
+/// White_Space: what trimming removes.
+macro_rules! white_space {
+    () => {
+        r"[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    };
+}
+
+/// Inside a name or title: neither a control (Unicode Cc: C0, DEL, C1) nor a
+/// bidirectional control.
+macro_rules! label_char {
+    () => {
+        r"[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]"
+    };
+}
+
+/// The first and last character of a trimmed name or title: a `label_char` that
+/// is not White_Space either.
+macro_rules! label_edge {
+    () => {
+        r"[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]"
+    };
+}
+
+/// Either side of an e-mail's `@`: neither `@`, White_Space nor a control.
+macro_rules! email_char {
+    () => {
+        r"[^@\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    };
+}
+
+/// A name or title: non-blank once trimmed, nothing refused inside.
+const LABEL: &str = concat!(
+    "^",
+    white_space!(),
+    "*",
+    label_edge!(),
+    "(?:",
+    label_char!(),
+    "*",
+    label_edge!(),
+    ")?",
+    white_space!(),
+    "*$"
+);
+
+/// An e-mail address: one `@` with text on both sides, once trimmed.
+const EMAIL: &str = concat!(
+    "^",
+    white_space!(),
+    "*",
+    email_char!(),
+    "+@",
+    email_char!(),
+    "+",
+    white_space!(),
+    "*$"
+);
+
+/// What post content must not contain: a control character other than tab, line
+/// feed and carriage return. Stated as `not: {pattern}` rather than as a pattern of
+/// allowed characters, which generators merge with `maxLength` into a quantifier of
+/// 100 000 that takes seconds to compile.
+const CONTENT_FORBIDDEN: &str = r"[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+
+fn text(min: usize, max: usize, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .description(Some(description))
+}
+
+fn email_schema() -> Object {
+    text(
+        3,
+        Email::MAX,
+        &format!(
+            "One `@` with text on both sides, no spaces or control characters, at most \
+             {} characters. Stored trimmed and lower-cased; unique.",
+            Email::MAX
+        ),
+    )
+    .pattern(Some(EMAIL))
+    .examples(["ada@example.com"])
+    .build()
+}
+
+fn name_schema() -> Object {
+    text(
+        1,
+        Name::MAX,
+        &format!(
+            "1 to {} characters after trimming, no control or bidirectional control \
+             characters. Stored trimmed.",
+            Name::MAX
+        ),
+    )
+    .pattern(Some(LABEL))
+    .examples(["Ada"])
+    .build()
+}
+
+fn title_schema() -> Object {
+    text(
+        1,
+        Title::MAX,
+        &format!(
+            "1 to {} characters after trimming, no control or bidirectional control \
+             characters. Stored trimmed.",
+            Title::MAX
+        ),
+    )
+    .pattern(Some(LABEL))
+    .build()
+}
+
+fn content_schema() -> Object {
+    text(
+        0,
+        Content::MAX,
+        &format!(
+            "At most {} characters; line breaks and tabs are the only control \
+             characters allowed. Stored exactly as sent.",
+            Content::MAX
+        ),
+    )
+    // `Object` has no `not`; its extensions are written into it as they are.
+    .extensions(Some(Extensions::from_iter([(
+        "not",
+        serde_json::json!({ "pattern": CONTENT_FORBIDDEN }),
+    )])))
+    .build()
+}
 
 /// For optional fields that may be absent but not `null`: absent stays `None`
 /// (with `#[serde(default)]`), `null` is a type error like any other.
@@ -45,9 +189,9 @@ pub struct NewTokenBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewUserBody {
-    #[schema(example = "ada@example.com")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    #[schema(example = "Ada")]
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// Defaults to `user`.
     #[serde(default)]
@@ -70,10 +214,10 @@ impl From<NewUserBody> for NewUserInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserChangesBody {
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, required = false)]
+    #[schema(schema_with = email_schema, required = false)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, required = false)]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<String>,
     /// Admins only.
     #[serde(default, deserialize_with = "present")]
@@ -95,8 +239,9 @@ impl From<UserChangesBody> for UserChangesInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewPostBody {
+    #[schema(schema_with = title_schema)]
     pub title: String,
-    /// Stored exactly as sent.
+    #[schema(schema_with = content_schema)]
     pub content: String,
     /// Defaults to the caller; only admins may name someone else.
     #[serde(default)]
@@ -124,10 +269,10 @@ impl From<NewPostBody> for NewPostInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PostChangesBody {
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, required = false)]
+    #[schema(schema_with = title_schema, required = false)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, required = false)]
+    #[schema(schema_with = content_schema, required = false)]
     pub content: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -62,13 +62,16 @@ impl Email {
     pub const MAX: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim().to_lowercase();
-        if email.is_empty() {
+        let sent = raw.trim();
+        if sent.is_empty() {
             return Err("must not be empty".into());
         }
-        if chars(&email) > Self::MAX {
+        // The length of what was sent, as the API document states it: lower-casing
+        // can lengthen a string (`İ` becomes `i̇`).
+        if chars(sent) > Self::MAX {
             return Err(format!("must be at most {} characters", Self::MAX));
         }
+        let email = sent.to_lowercase();
         let mut parts = email.split('@');
         let (local, domain) = (parts.next(), parts.next());
         match (local, domain, parts.next()) {
@@ -259,6 +262,9 @@ mod tests {
         assert!(Email::parse(&at_limit).is_ok());
         let over = format!("{}@b.c", "é".repeat(Email::MAX - 3));
         assert!(Email::parse(&over).is_err());
+        // Counted as sent, before lower-casing turns each `İ` into two characters.
+        let dotted = format!("{}@b.c", "İ".repeat(Email::MAX - 4));
+        assert_eq!(Email::parse(&dotted).map(|e| e.0.chars().count()), Ok(504));
     }
 
     #[test]

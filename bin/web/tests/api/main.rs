@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod bodies;
 mod docs;
+mod document;
 mod idempotency;
 mod operations;
 mod pagination;

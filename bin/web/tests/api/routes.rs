@@ -246,7 +246,8 @@ async fn a_resource_in_front_of_configure_swaps_one_operation_only() {
                     .to(constant),
             )
             .configure(web::configure)
-            .wrap(actix_web::middleware::from_fn(web::middleware::request_log)),
+            .wrap(actix_web::middleware::from_fn(web::middleware::request_id))
+            .wrap(web::middleware::request_log()),
     )
     .await;
     let replaced = send!(app, TestRequest::get().uri("/posts/999999"));
