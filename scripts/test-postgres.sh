@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The tests that run on PostgreSQL: starts the local cluster of scripts/postgres.sh
 # (installing PostgreSQL when it is missing), runs the domain tests, the db
-# crate's backend tests and the end-to-end tests of the binaries against it with
-# TEST_DATABASE_URL set (each test makes a schema or a database of its own), and
-# stops the cluster again unless it was already running.
+# crate's backend tests, the API tests and the end-to-end tests of the binaries
+# against it with TEST_DATABASE_URL set (each test makes a schema or a database
+# of its own), and stops the cluster again unless it was already running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +18,6 @@ export TEST_DATABASE_URL=$url
 echo "PostgreSQL tests on $url"
 cargo test -p domain --lib
 cargo test -p db --test backends
+cargo test -p web --test api
 cargo build --workspace --bins
 cargo test -p end-to-end --test postgres

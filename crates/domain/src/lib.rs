@@ -93,9 +93,18 @@ impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => Self::NotFound,
+            other if is_nul_in_text(&other) => Self::NotFound,
             other => Self::Database(other.into()),
         }
     }
+}
+
+/// PostgreSQL text cannot hold U+0000, and refuses a parameter with one (SQLite
+/// takes it). Validation keeps it out of every stored value, so only a key sent
+/// by a caller (`/users/a%00b`) can carry one: it matches no row, as on SQLite.
+fn is_nul_in_text(err: &diesel::result::Error) -> bool {
+    matches!(err, diesel::result::Error::DatabaseError(_, info)
+        if info.message().contains("invalid byte sequence") && info.message().contains("0x00"))
 }
 
 /// So that `db.write(|conn| Post::create(conn, ...))` gives a `domain::Result`
@@ -104,6 +113,7 @@ impl From<db::Error> for Error {
     fn from(err: db::Error) -> Self {
         match err {
             db::Error::Query(diesel::result::Error::NotFound) => Self::NotFound,
+            db::Error::Query(ref query) if is_nul_in_text(query) => Self::NotFound,
             other => Self::Database(other),
         }
     }

@@ -27,18 +27,71 @@ macro_rules! send {
 
 pub(crate) use {app, send};
 
-/// A database in its own folder, migrated to this build's schema.
+/// A database of its own, migrated to this build's schema: a file in its own
+/// folder, or, when `TEST_DATABASE_URL` names a PostgreSQL server (as
+/// `scripts/test-postgres.sh` sets it), a schema of its own there.
 pub struct TestDb {
     pub db: db::Db,
     pub _dir: TempDir,
+    _schema: Option<PgSchema>,
 }
 
 pub fn database(tune: impl FnOnce(db::Config) -> db::Config) -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let config = tune(db::Config::for_path(dir.path().join("app.db")));
-    let db = db::Db::open(&config).unwrap();
+    let schema = PgSchema::new();
+    let config = match &schema {
+        Some(schema) => db::Config::for_database(db::Database::Postgres(schema.url.clone())),
+        None => db::Config::for_path(dir.path().join("app.db")),
+    };
+    let db = db::Db::open(&tune(config)).unwrap();
     db.migrator(db::MIGRATIONS).run_pending().unwrap();
-    TestDb { db, _dir: dir }
+    TestDb {
+        db,
+        _dir: dir,
+        _schema: schema,
+    }
+}
+
+/// A schema on the PostgreSQL test server, dropped with it.
+struct PgSchema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    fn new() -> Option<Self> {
+        use diesel::connection::SimpleConnection;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let base = std::env::var("TEST_DATABASE_URL").ok()?.trim().to_owned();
+        if base.is_empty() {
+            return None;
+        }
+        let name = format!(
+            "api_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        db::AnyConnection::open(&db::Database::Postgres(base.clone()))
+            .unwrap()
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+        Some(Self { base, name, url })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut conn) = db::AnyConnection::open(&db::Database::Postgres(self.base.clone())) {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
