@@ -235,3 +235,55 @@ fn db_backups(s: &Sandbox) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// `make migration name=...` takes the name through the environment and checks it
+/// before the shell sees it: a name built to run a command runs none, and a good
+/// one creates the same version for both backends.
+#[test]
+fn make_migration_runs_nothing_from_its_name_and_creates_both_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let makefile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("Makefile");
+    let make = |name: &str| {
+        std::process::Command::new("make")
+            .args(["-s", "-f"])
+            .arg(&makefile)
+            .arg("migration")
+            .arg(format!("name={name}"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    for name in [
+        "x\"; touch pwned-quote; \"",
+        "$(touch pwned-subst)",
+        "`touch pwned-backtick`",
+        "$(shell touch pwned-make)",
+        "x; touch pwned-semicolon",
+    ] {
+        let out = make(name);
+        assert!(!out.status.success(), "{name}: {out:?}");
+    }
+    let entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        entries.is_empty(),
+        "something ran or was created: {entries:?}"
+    );
+    let out = make("add_tags");
+    assert!(out.status.success(), "{out:?}");
+    let created = |backend: &str| -> Vec<String> {
+        std::fs::read_dir(dir.path().join("migrations").join(backend))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let sqlite = created("sqlite");
+    assert_eq!(sqlite.len(), 1, "{sqlite:?}");
+    assert!(sqlite[0].ends_with("_add_tags"), "{sqlite:?}");
+    assert_eq!(created("postgres"), sqlite);
+}
