@@ -266,7 +266,7 @@ fn make_migration_runs_nothing_from_its_name_and_creates_both_sets() {
         let out = make(name);
         assert!(!out.status.success(), "{name}: {out:?}");
     }
-    let entries: Vec<String> = std::fs::read_dir(dir.path())
+    let entries: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -277,7 +277,7 @@ fn make_migration_runs_nothing_from_its_name_and_creates_both_sets() {
     let out = make("add_tags");
     assert!(out.status.success(), "{out:?}");
     let created = |backend: &str| -> Vec<String> {
-        std::fs::read_dir(dir.path().join("migrations").join(backend))
+        fs::read_dir(dir.path().join("migrations").join(backend))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect()
