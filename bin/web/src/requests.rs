@@ -107,33 +107,26 @@ fn email_schema() -> Object {
     .build()
 }
 
-fn name_schema() -> Object {
+/// A one-line label (a name, a title): `1..=max` characters after trimming, with
+/// no control or bidirectional control character.
+fn label(max: usize) -> ObjectBuilder {
     text(
         1,
-        Name::MAX,
+        max,
         &format!(
-            "1 to {} characters after trimming, no control or bidirectional control \
-             characters. Stored trimmed.",
-            Name::MAX
+            "1 to {max} characters after trimming, no control or bidirectional control \
+             characters. Stored trimmed."
         ),
     )
     .pattern(Some(LABEL))
-    .examples(["Ada"])
-    .build()
+}
+
+fn name_schema() -> Object {
+    label(Name::MAX).examples(["Ada"]).build()
 }
 
 fn title_schema() -> Object {
-    text(
-        1,
-        Title::MAX,
-        &format!(
-            "1 to {} characters after trimming, no control or bidirectional control \
-             characters. Stored trimmed.",
-            Title::MAX
-        ),
-    )
-    .pattern(Some(LABEL))
-    .build()
+    label(Title::MAX).build()
 }
 
 fn content_schema() -> Object {
