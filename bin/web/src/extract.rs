@@ -54,7 +54,7 @@ pub struct BodyTimeout(pub Duration);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The request body, not yet read. A handler authenticates first and then reads
-/// it with [`Body::json`] or [`Body::optional_json`], so a caller without a valid
+/// it with [`Body::json`] or [`Body::bytes`], so a caller without a valid
 /// token is answered before a byte of the body is taken in. Reading it must end
 /// within the [`BodyTimeout`], else 408: actix bounds the wait for a request's
 /// head, not for its body, and a client trickling a byte a second would hold the

@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use domain::models::idempotency::{Answer, Fingerprint, IdempotencyKey, KeyedRequest, Outcome};
+use domain::{Actor, Timestamp};
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Body;
 
@@ -100,6 +102,37 @@ pub fn answer(status: StatusCode, view: &impl Serialize) -> domain::Result<Answe
         status: status.as_u16(),
         body,
     })
+}
+
+/// Runs a create request once per `Idempotency-Key`: `create` in the write
+/// transaction, its `view` stored as the 201 answer, and the response of
+/// [`created`] (a retry gets the stored answer again, and nothing is created).
+pub async fn create_once<T, V>(
+    state: &AppState,
+    actor: Actor,
+    keyed: Option<KeyedRequest>,
+    collection: &str,
+    create: impl Fn(&mut domain::Connection, &Actor, Timestamp) -> domain::Result<T> + Send + 'static,
+    view: impl Fn(T) -> V + Send + 'static,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Clone + Send + 'static,
+    V: Serialize,
+{
+    let now = Timestamp::now();
+    let outcome = state
+        .write(move |conn| {
+            domain::models::idempotency::once(
+                conn,
+                &actor,
+                keyed.as_ref(),
+                now,
+                |conn| create(conn, &actor, now),
+                |value| answer(StatusCode::CREATED, &view(value.clone())),
+            )
+        })
+        .await?;
+    created(outcome, collection)
 }
 
 /// The response to a create request, the first time and on a retry alike: the

@@ -1,17 +1,15 @@
 //! `/posts`: visibility and ownership are the domain's; this module maps HTTP to it.
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{delete, get, patch, post};
 
-use domain::models::idempotency;
 use domain::{Post, Timestamp};
 
 use super::State;
 use crate::error::ApiResult;
 use crate::extract::{Auth, Body, Input};
-use crate::idempotency::{KeyedBody, answer, created};
+use crate::idempotency::{KeyedBody, create_once};
 use crate::openapi::{
     BadRequest, BodyTimeout, Forbidden, Internal, KeyConflict, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
@@ -104,21 +102,15 @@ pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<HttpRespo
     let actor = auth.member()?;
     let body = KeyedBody::read(body).await?;
     let input = domain::NewPostInput::from(body.json::<NewPostBody>()?);
-    let keyed = body.keyed;
-    let now = Timestamp::now();
-    let outcome = state
-        .write(move |conn| {
-            idempotency::once(
-                conn,
-                &actor,
-                keyed.as_ref(),
-                now,
-                |conn| Post::create(conn, &actor, &input),
-                |post| answer(StatusCode::CREATED, &views::Post::from(post.clone())),
-            )
-        })
-        .await?;
-    created(outcome, "/posts")
+    create_once(
+        &state,
+        actor,
+        body.keyed,
+        "/posts",
+        move |conn, actor, _| Post::create(conn, actor, &input),
+        views::Post::from,
+    )
+    .await
 }
 
 /// Changes a post the caller owns (admins: any). `publishedAt: null` unpublishes.

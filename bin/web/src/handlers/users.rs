@@ -2,17 +2,15 @@
 //! module maps HTTP to it.
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{delete, get, patch, post};
 
-use domain::models::idempotency;
-use domain::{NewUserInput, Timestamp, User, UserChangesInput};
+use domain::{NewUserInput, User, UserChangesInput};
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Body, Input};
-use crate::idempotency::{KeyedBody, answer, created};
+use crate::idempotency::{KeyedBody, create_once};
 use crate::openapi::{
     BadRequest, BodyTimeout, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
@@ -95,21 +93,15 @@ pub async fn create(state: State, auth: Auth, body: Body) -> ApiResult<HttpRespo
     let actor = auth.member()?;
     let body = KeyedBody::read(body).await?;
     let input = NewUserInput::from(body.json::<NewUserBody>()?);
-    let keyed = body.keyed;
-    let now = Timestamp::now();
-    let outcome = state
-        .write(move |conn| {
-            idempotency::once(
-                conn,
-                &actor,
-                keyed.as_ref(),
-                now,
-                |conn| User::create(conn, &actor, &input, now),
-                |user| answer(StatusCode::CREATED, &views::User::from(user.clone())),
-            )
-        })
-        .await?;
-    created(outcome, "/users")
+    create_once(
+        &state,
+        actor,
+        body.keyed,
+        "/users",
+        move |conn, actor, now| User::create(conn, actor, &input, now),
+        views::User::from,
+    )
+    .await
 }
 
 /// One user: the caller themselves, or anyone for an admin.
