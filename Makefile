@@ -41,16 +41,10 @@ status: build ## list applied and pending migrations
 # `name='x"; rm -rf ~; "'` runs nothing (as with restore's file=).
 unexport name
 migration: export MIGRATION_NAME = $(value name)
-migration: ## create an empty migration for both backends: make migration name=add_tags
+migration: ## new migration for both backends, its SQL from schema.rs's difference: make migration name=add_tags
 	@test -n "$$MIGRATION_NAME" || { echo "usage: make migration name=what_it_does"; exit 2; }
 	@printf '%s\n' "$$MIGRATION_NAME" | grep -Eqx '[a-z0-9_]+' || { echo "name: lower-case letters, digits and _ only"; exit 2; }
-	@version=$$(date -u +%Y-%m-%d-%H%M%S)_$$MIGRATION_NAME; \
-	  for backend in sqlite postgres; do \
-	    dir=migrations/$$backend/$$version; mkdir -p $$dir; \
-	    printf -- '-- %s (%s): up\n' "$$MIGRATION_NAME" $$backend > $$dir/up.sql; \
-	    printf -- '-- %s (%s): down (undo up.sql)\n' "$$MIGRATION_NAME" $$backend > $$dir/down.sql; \
-	  done; \
-	  echo "created migrations/{sqlite,postgres}/$$version (the same change in each); then: make migrate schema"
+	@$(ROOT)scripts/migration.sh
 
 seed: build ## idempotent: the admin user and, with ADMIN_TOKEN, its token
 	$(BIN)/seed
