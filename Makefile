@@ -9,6 +9,7 @@ BIN     := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
 CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 
 .DEFAULT_GOAL := help
+.PHONY: redo reset
 .PHONY: help build run migrate rollback status migration seed demo schema schema-check \
         test test-postgres lint fmt backup restore bench postgres clean-data
 
@@ -28,11 +29,18 @@ run: build ## fresh clone to a running server: build, migrate, seed, serve on BI
 	$(BIN)/seed
 	$(BIN)/web serve
 
-migrate: build ## apply pending migrations (prints what it applied)
-	$(BIN)/web migrate
+migrate: build ## apply pending migrations; check=1 rehearses them on a copy instead
+	$(BIN)/web migrate $(if $(filter 1,$(check)),--dry-run)
 
-rollback: build ## revert the last migration
-	$(BIN)/web rollback
+rollback: build ## revert the last migration, after a verified backup (force=1 for the first)
+	$(BIN)/web rollback $(if $(filter 1,$(force)),--force) $(if $(filter 1,$(dumped)),--dumped)
+
+redo: build ## revert and re-apply the last migration, after a verified backup
+	$(BIN)/web redo $(if $(filter 1,$(force)),--force) $(if $(filter 1,$(dumped)),--dumped)
+
+reset: build ## back up, re-create, migrate and seed the database (force=1 if it holds data)
+	$(BIN)/web reset $(if $(filter 1,$(force)),--force)
+	$(BIN)/seed
 
 status: build ## list applied and pending migrations
 	$(BIN)/web status

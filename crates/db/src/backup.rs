@@ -51,7 +51,7 @@ pub struct Backup {
 /// Progress of a long step: `(step, done, total)` in bytes.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
-fn table_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, Error> {
+pub(crate) fn table_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, Error> {
     let names: Vec<TextRow> = diesel::sql_query(
         "SELECT name AS value FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' ORDER BY name",

@@ -59,6 +59,7 @@ mod files;
 mod lock;
 mod migrate;
 mod pool;
+mod rehearse;
 mod restore;
 mod retention;
 mod verify;
@@ -74,8 +75,11 @@ pub use error::{Error, Result, is_busy, is_disk_full};
 pub use executor::Executor;
 pub use files::restrict_new_files;
 pub use lock::ServerLock;
-pub use migrate::{MigrationStatus, Migrations, Migrator};
+pub use migrate::{
+    Declaration, MigrationDirs, MigrationSet, MigrationStatus, Migrations, Migrator, Source,
+};
 pub use pool::{Db, PooledConnection, pg_setting, pragma};
+pub use rehearse::{Counts, Lost, Rehearsal, Step};
 pub use restore::{Restored, restore};
 pub use retention::{latest_backup, list_backups};
 pub use verify::verify_backup;
@@ -91,4 +95,11 @@ use diesel_migrations::embed_migrations;
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: embed_migrations!("../../migrations/sqlite"),
     postgres: embed_migrations!("../../migrations/postgres"),
+    sqlite_metadata: metadata::SQLITE_METADATA,
+    postgres_metadata: metadata::POSTGRES_METADATA,
 };
+
+/// The `metadata.toml` of each migration that has one, embedded by `build.rs`.
+mod metadata {
+    include!(concat!(env!("OUT_DIR"), "/metadata.rs"));
+}
