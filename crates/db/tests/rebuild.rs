@@ -1,0 +1,135 @@
+//! Rebuilding a parent table: the naive recipe inside Diesel's transaction
+//! cascades into its children and loses their rows, the rehearsal catches it, and
+//! the same migration declared a rebuild (`metadata.toml`) keeps every row.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod common;
+
+use std::path::Path;
+
+use db::{Connection, MigrationDirs};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+
+fn fixture(name: &str) -> MigrationDirs {
+    MigrationDirs::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/rebuild")
+            .join(name),
+    )
+}
+
+fn count(t: &common::TestDb, sql: &str) -> i64 {
+    let mut conn = t.db.writer_conn().unwrap();
+    diesel::select(diesel::dsl::sql::<BigInt>(&format!("({sql})")))
+        .get_result(&mut *conn)
+        .unwrap()
+}
+
+/// A database at the fixture's first migration, holding two users and three
+/// tokens; the rebuild is pending.
+fn with_tokens(dirs: &MigrationDirs) -> common::TestDb {
+    let t = common::open_with(|c| c);
+    {
+        let mut conn = t.db.writer_conn().unwrap();
+        let Connection::Sqlite(c) = &mut *conn else {
+            panic!("SQLite")
+        };
+        c.run_next_migration(FileBasedMigrations::from_path(&dirs.sqlite).unwrap())
+            .unwrap();
+        c.batch_execute(
+            "INSERT INTO users VALUES ('u1', 'a@x', 'A', 'admin', 1), ('u2', 'b@x', 'B', 'user', 2);
+             INSERT INTO tokens VALUES ('t1', 'u1', 'h1', 1), ('t2', 'u1', 'h2', 1), ('t3', 'u2', 'h3', 1);",
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        t.db.migrator(dirs.clone()).status().unwrap().pending,
+        ["2026-01-02-000001_role_check"]
+    );
+    t
+}
+
+#[test]
+fn the_naive_rebuild_loses_every_token_and_the_rehearsal_says_so() {
+    let dirs = fixture("naive");
+    let t = with_tokens(&dirs);
+    let migrator = t.db.migrator(dirs);
+
+    let rehearsal = migrator.rehearse().unwrap();
+    let lost = rehearsal.undeclared();
+    assert_eq!(lost.len(), 1, "{rehearsal:?}");
+    assert_eq!(lost[0].0, "2026-01-02-000001_role_check");
+    assert_eq!(
+        (lost[0].1.table.as_str(), lost[0].1.before, lost[0].1.after),
+        ("tokens", 3, 0)
+    );
+    // The rehearsal changed nothing.
+    assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 3);
+    assert_eq!(migrator.status().unwrap().pending.len(), 1);
+
+    // Run for real, the migration "succeeds" and the tokens are gone: what the
+    // rehearsal is for.
+    migrator.run_pending().unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM users"), 2);
+    assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 0);
+}
+
+#[test]
+fn the_declared_rebuild_keeps_every_token_and_guards_foreign_keys() {
+    let dirs = fixture("declared");
+    let t = with_tokens(&dirs);
+    let migrator = t.db.migrator(dirs);
+
+    let rehearsal = migrator.rehearse().unwrap();
+    assert!(rehearsal.undeclared().is_empty(), "{rehearsal:?}");
+    assert!(rehearsal.steps[0].lost.is_empty(), "{rehearsal:?}");
+
+    assert_eq!(
+        migrator.run_pending().unwrap(),
+        ["2026-01-02-000001_role_check"]
+    );
+    assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 3);
+    assert_eq!(count(&t, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    // The new table is in place, and foreign keys are enforced again afterwards.
+    assert_eq!(count(&t, "SELECT foreign_keys FROM pragma_foreign_keys"), 1);
+    let err = t
+        .db
+        .writer_conn()
+        .unwrap()
+        .batch_execute("INSERT INTO users VALUES ('u3', 'c@x', 'C', 'root', 3)")
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    let err = t
+        .db
+        .writer_conn()
+        .unwrap()
+        .batch_execute("INSERT INTO tokens VALUES ('t9', 'nobody', 'h9', 1)")
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+
+    // Reverting is a rebuild too: the tokens stay.
+    migrator.revert_last().unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 3);
+    assert_eq!(migrator.status().unwrap().pending.len(), 1);
+}
+
+#[test]
+fn a_declared_rebuild_that_fails_part_way_changes_nothing() {
+    let dirs = fixture("declared");
+    let t = with_tokens(&dirs);
+    // A role the new CHECK refuses: the copy fails after the new table was made.
+    t.db.writer_conn()
+        .unwrap()
+        .batch_execute("UPDATE users SET role = 'owner' WHERE id = 'u2'")
+        .unwrap();
+    let err = t.db.migrator(dirs.clone()).run_pending().unwrap_err();
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 3);
+    assert_eq!(count(&t, "SELECT count(*) FROM users"), 2);
+    assert_eq!(count(&t, "SELECT foreign_keys FROM pragma_foreign_keys"), 1);
+    assert_eq!(t.db.migrator(dirs).status().unwrap().pending.len(), 1);
+}
