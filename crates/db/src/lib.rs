@@ -56,6 +56,7 @@ mod connection;
 mod error;
 mod executor;
 mod files;
+pub mod lint;
 mod lock;
 mod migrate;
 mod pool;

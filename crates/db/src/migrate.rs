@@ -404,6 +404,23 @@ pub(crate) fn run_on<S: Source>(
     }
 }
 
+/// Reverts the migration of `source` named `name` on `conn`.
+pub(crate) fn revert_on<S: Source>(
+    source: &S,
+    conn: &mut Connection,
+    name: &str,
+) -> Result<(), Error> {
+    match conn {
+        Connection::Sqlite(c) => revert_named(
+            c,
+            known_migrations(source)?,
+            name,
+            sqlite_rebuilds(source, Direction::Down),
+        ),
+        Connection::Pg(c) => revert_named(c, known_migrations(source)?, name, no_rebuilds),
+    }
+}
+
 /// PostgreSQL alters tables in place: no migration there needs a rebuild.
 fn no_rebuilds<C>(_: &mut C, _: &dyn Migration<Pg>) -> Result<bool, Error> {
     Ok(false)

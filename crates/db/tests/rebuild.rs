@@ -93,22 +93,23 @@ fn the_declared_rebuild_keeps_every_token_and_guards_foreign_keys() {
         ["2026-01-02-000001_role_check"]
     );
     assert_eq!(count(&t, "SELECT count(*) FROM tokens"), 3);
-    assert_eq!(count(&t, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_eq!(
+        count(&t, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
     // The new table is in place, and foreign keys are enforced again afterwards.
     assert_eq!(count(&t, "SELECT foreign_keys FROM pragma_foreign_keys"), 1);
-    let err = t
-        .db
-        .writer_conn()
-        .unwrap()
-        .batch_execute("INSERT INTO users VALUES ('u3', 'c@x', 'C', 'root', 3)")
-        .unwrap_err();
+    let err =
+        t.db.writer_conn()
+            .unwrap()
+            .batch_execute("INSERT INTO users VALUES ('u3', 'c@x', 'C', 'root', 3)")
+            .unwrap_err();
     assert!(err.to_string().contains("CHECK"), "{err}");
-    let err = t
-        .db
-        .writer_conn()
-        .unwrap()
-        .batch_execute("INSERT INTO tokens VALUES ('t9', 'nobody', 'h9', 1)")
-        .unwrap_err();
+    let err =
+        t.db.writer_conn()
+            .unwrap()
+            .batch_execute("INSERT INTO tokens VALUES ('t9', 'nobody', 'h9', 1)")
+            .unwrap_err();
     assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
 
     // Reverting is a rebuild too: the tokens stay.
