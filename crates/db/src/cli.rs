@@ -301,11 +301,12 @@ fn print_rehearsal(path: &crate::Database, rehearsal: &crate::Rehearsal) -> Resu
                 Some(l) => format!("  LOST {} row(s), not declared", l.before - l.after),
                 None => String::new(),
             };
-            println!(
+            let line = format!(
                 "  {table:<24} {:>9} -> {:<9}{note}",
                 count(&step.before, table),
                 count(&step.after, table)
             );
+            println!("{}", line.trim_end());
         }
     }
     println!("{path}: {}", rehearsal.checks);
