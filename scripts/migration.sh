@@ -67,6 +67,9 @@ print("\n".join(out))
 PY
 }
 
+# Diesel's SQL with its blank lines folded: none first or last, one between.
+tidy() { cat -s | awk 'NF { if (seen && gap) print ""; print; seen = 1; gap = 0; next } { gap = 1 }'; }
+
 # generated <backend> <database url> <schema.rs to diff>: diesel writes the pair;
 # prints what it wrote, or leaves an empty pair when there is no difference.
 generated() {
@@ -83,11 +86,11 @@ generated() {
   mkdir -p "migrations/$backend"
   {
     printf -- '-- %s (%s): up, generated from the difference with schema.rs; check it.\n' "$name" "$backend"
-    grep -Ev '^-- (Your SQL goes here|This file should undo anything in `up.sql`)$' "$dir/up.sql" | cat -s
+    grep -Ev '^-- (Your SQL goes here|This file should undo anything in `up.sql`)$' "$dir/up.sql" | tidy
   } > "$dir/up.sql.new"
   {
     printf -- '-- %s (%s): down, undoing up.sql exactly\n' "$name" "$backend"
-    grep -Ev '^-- (Your SQL goes here|This file should undo anything in `up.sql`)$' "$dir/down.sql" | cat -s
+    grep -Ev '^-- (Your SQL goes here|This file should undo anything in `up.sql`)$' "$dir/down.sql" | tidy
   } > "$dir/down.sql.new"
   mkdir -p "migrations/$backend/${version}_$name"
   mv "$dir/up.sql.new" "migrations/$backend/${version}_$name/up.sql"
