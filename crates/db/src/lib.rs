@@ -28,7 +28,12 @@
 //!   full.
 //! - [`Db::migrator`] runs the service's embedded migrations (one set per
 //!   backend, [`Migrations`], or one portable set): pending, revert last, status,
-//!   and a refusal to use a database that a newer build migrated.
+//!   and a refusal to use a database that a newer build migrated;
+//!   [`Migrator::rehearse`] runs the pending ones on a copy (a `VACUUM INTO`
+//!   snapshot, or a PostgreSQL transaction rolled back) and reports rows lost. A
+//!   migration's `metadata.toml` may declare the data it means to lose and a
+//!   SQLite table rebuild, run with foreign keys off ([`Declaration`]);
+//!   [`lint`] checks a folder of migrations before they run anywhere.
 //! - [`restrict_new_files`], called first in `main`, keeps the database, its
 //!   companions and backups readable by their owner only.
 //!
