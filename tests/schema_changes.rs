@@ -2,6 +2,8 @@
 //! schema.rs, `migrate --dry-run`, `rollback` and `redo` behind a verified backup,
 //! `reset`, and two `migrate` runs started at once.
 
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
