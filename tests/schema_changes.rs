@@ -38,15 +38,13 @@ fn users(s: &Sandbox) -> usize {
 #[test]
 fn a_dry_run_rehearses_on_a_copy_and_leaves_the_database_as_it_was() {
     let s = Sandbox::new();
+    let err = Sandbox::fail(s.command("web", &["migrate", "--dry-run"]));
+    assert!(err.contains("does not exist yet"), "{err}");
+    assert!(!s.db_path().exists(), "the rehearsal created no file");
     s.prepare();
     let all = migrations();
     let newest = all.last().unwrap();
     s.run("web", &["rollback"]);
-    let files_before: Vec<_> = fs::read_dir(s.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-
     let out = s.run("web", &["migrate", "--dry-run"]);
     let text = stdout(&out);
     assert!(text.contains("the database is not touched"), "{text}");
@@ -73,11 +71,12 @@ fn a_dry_run_rehearses_on_a_copy_and_leaves_the_database_as_it_was() {
     // Nothing applied, nothing left behind.
     let status = stdout(&s.run("web", &["status"]));
     assert!(status.contains(&format!("pending  {newest}")), "{status}");
-    let files_after: Vec<_> = fs::read_dir(s.dir.path())
+    let leftovers: Vec<_> = fs::read_dir(s.dir.path())
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("rehearsal"))
         .collect();
-    assert_eq!(files_after.len(), files_before.len(), "{files_after:?}");
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let out = s.run("web", &["migrate"]);
     assert!(stdout(&out).contains(&format!("applied {newest}")));
     assert!(

@@ -111,6 +111,14 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
     let path = &config.database;
     match command {
         Command::Migrate { dry_run: true, .. } => {
+            // Opening a missing file would create it: a rehearsal creates nothing.
+            if let Some(file) = config.database.sqlite_path()
+                && !file.exists()
+            {
+                return Err(Error::Migration(format!(
+                    "{path} does not exist yet: nothing to rehearse on; `make migrate` creates it"
+                )));
+            }
             let db = Db::open(config)?;
             print_rehearsal(path, &db.migrator(migrations).rehearse()?)?;
         }
