@@ -500,33 +500,43 @@ fn rehearse_each(dir: &Path, names: &[String]) -> Result<Vec<Finding>, Error> {
                 message,
             })
         };
+        // Up, down, up: after each, the schema must be the one named.
         let before = schema(&mut conn)?;
-        if let Err(e) = run_on(&dirs, &mut conn, std::slice::from_ref(name)) {
-            found(format!("up.sql fails on a scratch database: {e}"));
-            break;
-        }
-        let after = schema(&mut conn)?;
-        if let Err(e) = revert_on(&dirs, &mut conn, name) {
-            found(format!("down.sql fails after up.sql: {e}"));
-            break;
-        }
-        let reverted = schema(&mut conn)?;
-        if reverted != before {
-            found(format!(
-                "down.sql does not undo up.sql: {}",
-                difference(&before, &reverted)
-            ));
-        }
-        if let Err(e) = run_on(&dirs, &mut conn, std::slice::from_ref(name)) {
-            found(format!("up.sql fails after down.sql: {e}"));
-            break;
-        }
-        let again = schema(&mut conn)?;
-        if again != after {
-            found(format!(
-                "up.sql after down.sql builds another schema: {}",
-                difference(&after, &again)
-            ));
+        let mut after = None;
+        for (step, fails, differs) in [
+            ("up", "up.sql fails on a scratch database", ""),
+            (
+                "down",
+                "down.sql fails after up.sql",
+                "down.sql does not undo up.sql",
+            ),
+            (
+                "up",
+                "up.sql fails after down.sql",
+                "up.sql after down.sql builds another schema",
+            ),
+        ] {
+            let ran = if step == "up" {
+                run_on(&dirs, &mut conn, std::slice::from_ref(name)).map(|_| ())
+            } else {
+                revert_on(&dirs, &mut conn, name)
+            };
+            if let Err(e) = ran {
+                found(format!("{fails}: {e}"));
+                return Ok(findings);
+            }
+            let now = schema(&mut conn)?;
+            let expected = match (step, &after) {
+                ("down", _) => Some(&before),
+                (_, Some(first)) => Some(first),
+                _ => None,
+            };
+            if let Some(expected) = expected
+                && *expected != now
+            {
+                found(format!("{differs}: {}", difference(expected, &now)));
+            }
+            after.get_or_insert(now);
         }
         let columns = seed_columns(&mut conn)?;
         match &seed {

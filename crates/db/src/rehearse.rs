@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
-use crate::backup::table_counts;
+use crate::backup::{count_rows, table_counts};
 use crate::files::PARTIAL;
 use crate::migrate::run_on;
-use crate::verify::{TextRow, connect, verify_file};
+use crate::verify::{connect, verify_file};
 use crate::{Config, Connection, Database, Db, Error, MigrationSet, Migrator, Source};
 
 /// Rows per table, by name.
@@ -78,22 +77,11 @@ fn losses(before: &Counts, after: &Counts, may_lose: impl Fn(&str) -> bool) -> V
 }
 
 fn pg_counts(conn: &mut PgConnection) -> Result<Counts, Error> {
-    let names: Vec<TextRow> = diesel::sql_query(
+    count_rows(
+        conn,
         "SELECT tablename::text AS value FROM pg_tables WHERE schemaname = current_schema() \
          AND tablename != '__diesel_schema_migrations' ORDER BY tablename",
     )
-    .load(conn)?;
-    names
-        .into_iter()
-        .map(|t| {
-            let quoted = t.value.replace('"', "\"\"");
-            let n: i64 = diesel::select(diesel::dsl::sql::<BigInt>(&format!(
-                "(SELECT count(*) FROM \"{quoted}\")"
-            )))
-            .get_result(conn)?;
-            Ok((t.value, n))
-        })
-        .collect()
 }
 
 fn sqlite_counts(conn: &mut SqliteConnection) -> Result<Counts, Error> {

@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use db::{Connection, MigrationDirs};
 use diesel::connection::SimpleConnection;
@@ -14,12 +15,33 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 
-fn fixture(name: &str) -> MigrationDirs {
-    MigrationDirs::new(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/rebuild")
-            .join(name),
-    )
+/// The fixture set (`tests/fixtures/rebuild`): users and tokens, then a rebuild
+/// of users declared in its `metadata.toml`.
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rebuild")
+}
+
+/// The fixture as declared.
+fn declared() -> MigrationDirs {
+    MigrationDirs::new(fixture())
+}
+
+/// The same migrations without the declaration: the naive rebuild, in a copy.
+fn naive(scratch: &Path) -> MigrationDirs {
+    for set in ["sqlite", "postgres"] {
+        for migration in fs::read_dir(fixture().join(set)).unwrap() {
+            let migration = migration.unwrap();
+            let target = scratch.join(set).join(migration.file_name());
+            fs::create_dir_all(&target).unwrap();
+            for file in fs::read_dir(migration.path()).into_iter().flatten() {
+                let file = file.unwrap();
+                if file.file_name() != "metadata.toml" {
+                    fs::copy(file.path(), target.join(file.file_name())).unwrap();
+                }
+            }
+        }
+    }
+    MigrationDirs::new(scratch)
 }
 
 fn count(t: &common::TestDb, sql: &str) -> i64 {
@@ -55,7 +77,8 @@ fn with_tokens(dirs: &MigrationDirs) -> common::TestDb {
 
 #[test]
 fn the_naive_rebuild_loses_every_token_and_the_rehearsal_says_so() {
-    let dirs = fixture("naive");
+    let scratch = tempfile::tempdir().unwrap();
+    let dirs = naive(scratch.path());
     let t = with_tokens(&dirs);
     let migrator = t.db.migrator(dirs);
 
@@ -80,7 +103,7 @@ fn the_naive_rebuild_loses_every_token_and_the_rehearsal_says_so() {
 
 #[test]
 fn the_declared_rebuild_keeps_every_token_and_guards_foreign_keys() {
-    let dirs = fixture("declared");
+    let dirs = declared();
     let t = with_tokens(&dirs);
     let migrator = t.db.migrator(dirs);
 
@@ -120,7 +143,7 @@ fn the_declared_rebuild_keeps_every_token_and_guards_foreign_keys() {
 
 #[test]
 fn a_declared_rebuild_that_fails_part_way_changes_nothing() {
-    let dirs = fixture("declared");
+    let dirs = declared();
     let t = with_tokens(&dirs);
     // A role the new CHECK refuses: the copy fails after the new table was made.
     t.db.writer_conn()
