@@ -387,15 +387,19 @@ fn dropped_table(w: &[String]) -> Option<String> {
     }
 }
 
-/// `ALTER TABLE t DROP [COLUMN] c`.
-fn dropped_column(w: &[String]) -> Option<(String, String)> {
+/// The table an `ALTER TABLE` changes, and the words after its name.
+fn altered(w: &[String]) -> Option<(String, &[String])> {
     let [a, t, ..] = w else { return None };
     if a != "alter" || t != "table" {
         return None;
     }
     let table_at = skip_if(w, 2);
-    let table = w.get(table_at)?.clone();
-    let rest = &w[table_at + 1..];
+    Some((w.get(table_at)?.clone(), w.get(table_at + 1..)?))
+}
+
+/// `ALTER TABLE t DROP [COLUMN] c`.
+fn dropped_column(w: &[String]) -> Option<(String, String)> {
+    let (table, rest) = altered(w)?;
     let drop = rest.iter().position(|x| x == "drop")?;
     let mut column_at = drop + 1;
     if rest.get(column_at).map(String::as_str) == Some("column") {
@@ -413,13 +417,7 @@ fn dropped_column(w: &[String]) -> Option<(String, String)> {
 /// `ALTER TABLE t ADD [COLUMN] c ... NOT NULL` without `DEFAULT`, or `ALTER TABLE t
 /// ALTER [COLUMN] c SET NOT NULL` with no `UPDATE t` before it in the file.
 fn not_null_without_default(w: &[String], updated: &BTreeSet<String>) -> Option<(String, String)> {
-    let [a, t, ..] = w else { return None };
-    if a != "alter" || t != "table" {
-        return None;
-    }
-    let table_at = skip_if(w, 2);
-    let table = w.get(table_at)?.clone();
-    let rest = &w[table_at + 1..];
+    let (table, rest) = altered(w)?;
     let has = |pair: [&str; 2]| rest.windows(2).any(|p| p[0] == pair[0] && p[1] == pair[1]);
     match rest.first().map(String::as_str) {
         Some("add") => {
