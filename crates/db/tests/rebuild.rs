@@ -157,3 +157,54 @@ fn a_declared_rebuild_that_fails_part_way_changes_nothing() {
     assert_eq!(count(&t, "SELECT foreign_keys FROM pragma_foreign_keys"), 1);
     assert_eq!(t.db.migrator(dirs).status().unwrap().pending.len(), 1);
 }
+
+/// A full-text index is counted by its virtual table, not by the shadow tables
+/// that hold its segments (they shrink when segments merge): the `optimize` that
+/// merges them loses nothing.
+#[test]
+fn a_full_text_index_is_counted_by_its_virtual_table() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dirs = naive(scratch.path());
+    let fts = scratch.path().join("sqlite/2026-01-03-000001_search");
+    fs::create_dir_all(&fts).unwrap();
+    fs::write(
+        fts.join("up.sql"),
+        "CREATE VIRTUAL TABLE users_fts USING fts5(name, content='users', content_rowid='rowid');
+         INSERT INTO users_fts(users_fts) VALUES ('rebuild');",
+    )
+    .unwrap();
+    fs::write(fts.join("down.sql"), "DROP TABLE users_fts;").unwrap();
+    let merge = scratch.path().join("sqlite/2026-01-04-000001_merge");
+    fs::create_dir_all(&merge).unwrap();
+    fs::write(
+        merge.join("up.sql"),
+        "INSERT INTO users_fts(users_fts) VALUES ('optimize');",
+    )
+    .unwrap();
+    fs::write(merge.join("down.sql"), "SELECT 1;").unwrap();
+    let t = common::open_with(|c| c);
+    let migrator = t.db.migrator(dirs.clone());
+    migrator.run_pending().unwrap();
+    migrator.revert_last().unwrap();
+    // Many small segments, which `optimize` merges into one.
+    for i in 0..20 {
+        t.db.writer_conn()
+            .unwrap()
+            .batch_execute(&format!(
+                "INSERT INTO users VALUES ('x{i}', 'x{i}@x', 'X {i}', 'user', 1);
+                 INSERT INTO users_fts(rowid, name) SELECT rowid, name FROM users WHERE id = 'x{i}';"
+            ))
+            .unwrap();
+    }
+    assert!(count(&t, "SELECT count(*) FROM users_fts_data") > 3);
+    let rehearsal = t.db.migrator(dirs).rehearse().unwrap();
+    let step = &rehearsal.steps[0];
+    assert!(step.lost.is_empty(), "{step:?}");
+    assert!(
+        step.before
+            .iter()
+            .all(|(t, _)| !t.starts_with("users_fts_")),
+        "shadow tables are not counted: {step:?}"
+    );
+    assert!(step.before.contains(&("users_fts".into(), 20)), "{step:?}");
+}
