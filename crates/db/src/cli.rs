@@ -358,12 +358,11 @@ fn rows_beyond_the_seed(db: &Db) -> Result<Vec<String>, Error> {
     let crate::Connection::Sqlite(conn) = &mut *conn else {
         return Ok(Vec::new());
     };
-    Ok(crate::backup::table_counts(conn)?
+    Ok(crate::rehearse::sqlite_counts(conn)?
         .into_iter()
         .filter(|(table, n)| {
             let seeded = match table.as_str() {
                 "users" | "tokens" => 1,
-                "__diesel_schema_migrations" => i64::MAX,
                 _ => 0,
             };
             *n > seeded

@@ -106,6 +106,17 @@ pub fn lint(dir: &Path, set: MigrationSet) -> Result<Vec<Finding>, Error> {
         let mut created = BTreeSet::new();
         let mut dropped = BTreeSet::new();
         for w in &statements {
+            let first = w.first().map(String::as_str);
+            if declaration.rebuild
+                && (matches!(first, Some("begin" | "commit" | "end" | "rollback"))
+                    || (first == Some("pragma") && w.iter().any(|x| x == "foreign_keys")))
+            {
+                found(format!(
+                    "up.sql of a declared rebuild says {}: the runner turns foreign keys off \
+                     and runs it in a transaction of its own; leave both out",
+                    w.join(" ")
+                ));
+            }
             if let Some(table) = created_table(w) {
                 for parent in cascade_parents(w) {
                     cascades.entry(table.clone()).or_default().insert(parent);

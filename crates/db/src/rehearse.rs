@@ -88,7 +88,7 @@ fn pg_counts(conn: &mut PgConnection) -> Result<Counts, Error> {
 /// virtual table (FTS5's) keeps its index in: their row counts go down when the
 /// index merges segments, and the virtual table's own count is the one that
 /// tells whether rows were lost.
-fn sqlite_counts(conn: &mut SqliteConnection) -> Result<Counts, Error> {
+pub(crate) fn sqlite_counts(conn: &mut SqliteConnection) -> Result<Counts, Error> {
     count_rows(
         conn,
         "SELECT name AS value FROM pragma_table_list \

@@ -109,6 +109,15 @@ fn rebuilding_the_parent_of_a_cascade_inside_a_transaction_is_refused() {
         with_migration(USERS_REBUILT, USERS_RESTORED, Some(declared)),
         []
     );
+    // The runner does the pragmas and the transaction: up.sql must not.
+    says(
+        &with_migration(
+            &format!("PRAGMA foreign_keys = OFF;\nBEGIN;\n{USERS_REBUILT}\nCOMMIT;"),
+            USERS_RESTORED,
+            Some(declared),
+        ),
+        "the runner turns foreign keys off",
+    );
     // A metadata.toml that forgets run_in_transaction, or keeps it true.
     says(
         &with_migration(USERS_REBUILT, USERS_RESTORED, Some("rebuild = true\n")),
