@@ -115,7 +115,7 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
             if let Some(file) = config.database.sqlite_path()
                 && !file.exists()
             {
-                return Err(Error::Migration(format!(
+                return Err(Error::Refused(format!(
                     "{path} does not exist yet: nothing to rehearse on; `make migrate` creates it"
                 )));
             }
@@ -156,7 +156,7 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
                 return Ok(());
             };
             if status.applied.len() == 1 && !revert.force {
-                return Err(Error::Migration(format!(
+                return Err(Error::Refused(format!(
                     "{last} is the first migration: reverting it drops the base tables and \
                      every row in them; run again with force=1 (--force) if that is meant"
                 )));
@@ -196,7 +196,7 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
                 let extra = rows_beyond_the_seed(&db)?;
                 drop(db);
                 if !extra.is_empty() && !force {
-                    return Err(Error::Migration(format!(
+                    return Err(Error::Refused(format!(
                         "{path} holds more rows than the seed makes ({}); run again with \
                          force=1 (--force) to reset it anyway",
                         extra.join(", ")
@@ -324,7 +324,7 @@ fn print_rehearsal(path: &crate::Database, rehearsal: &crate::Rehearsal) -> Resu
             .iter()
             .map(|(name, l)| format!("{name} loses {} row(s) of {}", l.before - l.after, l.table))
             .collect();
-        return Err(Error::Migration(format!(
+        return Err(Error::Refused(format!(
             "the rehearsal lost rows no migration declares: {}; if that is meant, list the \
              table in the migration's metadata.toml (loses_data = [\"table\"])",
             list.join("; ")
