@@ -13,6 +13,7 @@
 # when the diesel CLI was built with PostgreSQL support; otherwise the pair is left
 # to write by hand, and the script says so.
 # No difference: an empty pair to fill by hand, and the script says so.
+# DIESEL names the diesel CLI to use (default: the one on PATH, else ~/.cargo/bin).
 set -euo pipefail
 name=${MIGRATION_NAME:?MIGRATION_NAME}
 version=$(date -u +%Y-%m-%d-%H%M%S)

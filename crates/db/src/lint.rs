@@ -749,6 +749,13 @@ mod tests {
         );
         let w = words("ALTER TABLE tokens ADD COLUMN kind text NOT NULL DEFAULT 'api'");
         assert_eq!(not_null_without_default(&w, &BTreeSet::new()), None);
+        let w = words("ALTER TABLE tokens ALTER COLUMN label SET NOT NULL");
+        assert_eq!(
+            not_null_without_default(&w, &BTreeSet::new()),
+            Some(("tokens".into(), "label".into()))
+        );
+        let filled = BTreeSet::from(["tokens".to_owned()]);
+        assert_eq!(not_null_without_default(&w, &filled), None);
         let w = words(
             "CREATE TABLE t (a text REFERENCES users (id) ON DELETE CASCADE, \
              b text, FOREIGN KEY (b) REFERENCES posts(id) ON DELETE no action)",
