@@ -123,6 +123,18 @@ fn redo_reverts_and_reapplies_the_last_migration_after_a_backup() {
     assert!(reverted < applied, "{text}");
     assert_eq!(users(&s), 1);
     assert!(!stdout(&s.run("web", &["status"])).contains("pending"));
+
+    // With the newest pending, redo works on the last applied one and leaves the
+    // newest to `migrate`.
+    s.run("web", &["rollback"]);
+    let all = migrations();
+    let previous = &all[all.len() - 2];
+    let text = stdout(&s.run("web", &["redo"]));
+    assert!(text.contains(&format!("reverted {previous}")), "{text}");
+    assert!(text.contains(&format!("applied {previous}")), "{text}");
+    assert!(!text.contains(&format!("applied {newest}")), "{text}");
+    let status = stdout(&s.run("web", &["status"]));
+    assert!(status.contains(&format!("pending  {newest}")), "{status}");
 }
 
 #[test]

@@ -180,7 +180,11 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
                 println!("{path}: reverted {name}");
             }
             if matches!(command, Command::Redo(_)) {
-                for name in migrator.run_pending()? {
+                // That one only: other pending migrations wait for `migrate`.
+                let again = std::slice::from_ref(last);
+                for name in
+                    crate::migrate::run_on(migrator.source(), &mut *db.writer_conn()?, again)?
+                {
                     println!("{path}: applied {name}");
                 }
             }
