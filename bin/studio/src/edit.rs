@@ -116,6 +116,24 @@ fn published_at(raw: &str) -> Result<Option<Timestamp>, ValidationErrors> {
         })
 }
 
+/// The domain's outcome, joined by the date's own error when the date did not
+/// parse: every invalid field is reported together, and an `Err` rolls back
+/// whatever the domain wrote with the date left out.
+fn with_date_error<T, D>(
+    outcome: domain::Result<T>,
+    date: Option<Result<D, ValidationErrors>>,
+) -> Result<T, EditError> {
+    match (outcome, date) {
+        (outcome, None | Some(Ok(_))) => Ok(outcome?),
+        (Err(domain::Error::Invalid(mut errors)), Some(Err(date))) => {
+            errors.0.extend(date.0);
+            Err(domain::Error::Invalid(errors).into())
+        }
+        (Ok(_), Some(Err(date))) => Err(date.into()),
+        (Err(other), Some(Err(_))) => Err(other.into()),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum EditError {
     #[error(transparent)]
@@ -343,14 +361,14 @@ fn apply(
         }
         "posts" => {
             let id: i64 = key.parse().map_err(|_| domain::Error::NotFound)?;
+            let date = get("published_at").map(|raw| published_at(&raw));
             let input = PostChangesInput {
                 title: get("title"),
                 content: get("content"),
-                published_at: get("published_at")
-                    .map(|raw| published_at(&raw))
-                    .transpose()?,
+                published_at: date.clone().and_then(Result::ok),
             };
-            Post::update(conn, &studio(), id, &input, Timestamp::now())?;
+            let updated = Post::update(conn, &studio(), id, &input, Timestamp::now());
+            with_date_error(updated, date)?;
         }
         _ => return Err(domain::Error::Forbidden.into()),
     }
@@ -456,13 +474,15 @@ pub async fn insert(
         }
         "posts" => {
             write(&state, move |conn| {
+                let date = published_at(&published);
                 let input = NewPostInput {
                     title: title.clone(),
                     content: content.clone(),
                     author_id: Some(author.clone()),
-                    published_at: published_at(&published)?,
+                    published_at: date.clone().ok().flatten(),
                 };
-                Ok(Post::create(conn, &studio(), &input)?.id.to_string())
+                let created = Post::create(conn, &studio(), &input);
+                Ok(with_date_error(created, Some(date))?.id.to_string())
             })
             .await
         }
