@@ -22,17 +22,11 @@ pub mod tables;
 #[command(next_help_heading = "Studio")]
 pub struct StudioArgs {
     /// Where the studio listens: a loopback address and port
-    #[arg(
-        long,
-        env = "STUDIO_BIND",
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:4983"
-    )]
+    #[arg(long, env = "STUDIO_BIND", value_name = "HOST:PORT", default_value = "127.0.0.1:4983",
+          value_parser = db::Setting::<String>::parsed())]
     pub studio_bind: String,
-    /// Allow edits, inserts, deletes and backups (read-only without it)
-    #[arg(long = "write", env = "STUDIO_WRITE", value_name = "BOOL", default_value = "false",
-          default_missing_value = "true", num_args = 0..=1, action = clap::ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
+    /// Allow edits, inserts, deletes and backups (read-only without it; `make studio write=1`)
+    #[arg(long = "write", env = "STUDIO_WRITE")]
     pub write: bool,
 }
 

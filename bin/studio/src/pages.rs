@@ -147,6 +147,10 @@ pub async fn index(state: web::Data<State>) -> HttpResponse {
     )
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page a handler answers with at once"
+)]
 pub fn find_table(name: &str) -> Result<&'static Table, HttpResponse> {
     tables::table(name).ok_or_else(|| plain(StatusCode::NOT_FOUND, "No such table."))
 }

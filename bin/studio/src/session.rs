@@ -106,6 +106,10 @@ pub fn session(req: &HttpRequest) -> Option<Session> {
 }
 
 /// Refuses a write whose form does not carry the session's CSRF token.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page a handler answers with at once"
+)]
 pub fn check_csrf(req: &HttpRequest, sent: Option<&str>) -> Result<Session, HttpResponse> {
     let session = session(req).ok_or_else(|| {
         crate::pages::plain(StatusCode::UNAUTHORIZED, "Sign in through the login link.")
