@@ -75,29 +75,20 @@ impl Fields {
         self.get(&format!("v.{column}")).map(str::to_owned)
     }
 
-    /// The values the page was loaded with (`o.<column>`: `n` for NULL, `v`
-    /// and the text for a value).
+    /// The values the page was loaded with (`o.<column>`, see [`encode_original`]).
     fn original(&self, table: &Table) -> Option<Row> {
         table
             .columns
             .iter()
-            .map(|c| {
-                let raw = self.get(&format!("o.{}", c.name))?;
-                match raw.strip_prefix('v') {
-                    Some(text) => Some(Some(text.to_owned())),
-                    None if raw == "n" => Some(None),
-                    None => None,
-                }
-            })
+            .map(|c| serde_json::from_str(self.get(&format!("o.{}", c.name))?).ok())
             .collect()
     }
 }
 
+/// A loaded value as JSON (`null` or a string): it keeps NULL apart from text,
+/// and its line breaks are escapes, which form submission cannot rewrite as CRLF.
 fn encode_original(value: &Option<String>) -> String {
-    match value {
-        Some(text) => format!("v{text}"),
-        None => "n".into(),
-    }
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// `published_at` as typed: empty is NULL (a draft).
@@ -291,9 +282,13 @@ pub async fn update(
         .iter()
         .filter_map(|name| {
             let i = table.index_of(name)?;
-            let sent = fields.value(name)?;
             let was = original[i].clone().unwrap_or_default();
-            (sent != was || (original[i].is_none() && !sent.is_empty())).then_some((*name, sent))
+            // Browsers send line breaks as CRLF; text stored with bare LF stays so.
+            let sent = match fields.value(name)? {
+                sent if was.contains('\r') => sent,
+                sent => sent.replace("\r\n", "\n"),
+            };
+            (sent != was).then_some((*name, sent))
         })
         .collect();
     let (id, loaded) = (key.clone(), original.clone());
@@ -308,7 +303,8 @@ pub async fn update(
     let mut submitted = original.clone();
     for name in editable(table) {
         if let (Some(i), Some(v)) = (table.index_of(name), fields.value(name)) {
-            submitted[i] = Some(v);
+            // An empty nullable field is NULL (an unpublished post).
+            submitted[i] = (!(v.is_empty() && table.columns[i].nullable)).then_some(v);
         }
     }
     match outcome {
