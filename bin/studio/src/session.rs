@@ -184,8 +184,16 @@ pub async fn guard(
             ));
         }
     }
+    let started = std::time::Instant::now();
     let mut res = next.call(req).await?.map_into_left_body();
     secure(res.headers_mut());
+    // The server's own time for the page (to its head, for a streamed export):
+    // what the benchmark reads, and what a browser's network panel shows.
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={millis:.2}")) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("server-timing"), value);
+    }
     Ok(res)
 }
 
