@@ -243,7 +243,7 @@ impl Studio {
 
     /// The CSRF token the session's forms carry.
     pub fn csrf(&self, cookie: &str) -> String {
-        let page = self.get("/backups", Some(cookie)).body;
+        let page = self.get("/t/users/new", Some(cookie)).body;
         let at = page
             .find("name=\"csrf\" value=\"")
             .expect("a form with the CSRF token")
