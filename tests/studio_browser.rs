@@ -342,6 +342,16 @@ fn the_studio_works_in_a_real_browser() {
     assert!(browser.source().contains("posts of this user"));
     browser.screenshot("4-author");
 
+    // Escape leaves a form without saving.
+    browser.go(&format!("{origin}/t/posts/new"));
+    browser.type_into("#v-title", "Never saved\u{E00C}", false);
+    let list = format!("{origin}/t/posts");
+    wait_for("Escape to leave the form", Duration::from_secs(10), || {
+        let url = browser.url();
+        if url == list { Ok(()) } else { Err(url) }
+    });
+    assert!(!browser.source().contains("Never saved"));
+
     // Edit a title (Enter saves) and read it back through the API.
     let id: i64 = first_id.parse().unwrap();
     browser.go(&format!("{origin}/t/posts/row?key={id}"));
@@ -403,4 +413,14 @@ fn the_studio_works_in_a_real_browser() {
         "keyset links"
     );
     browser.screenshot("studio");
+}
+
+#[test]
+fn the_studio_refuses_to_listen_beyond_this_machine() {
+    let s = Sandbox::new();
+    s.prepare();
+    let mut cmd = s.command("studio", &[]);
+    cmd.env("STUDIO_BIND", "0.0.0.0:0");
+    let said = Sandbox::fail(cmd);
+    assert!(said.contains("not a loopback address"), "{said}");
 }
