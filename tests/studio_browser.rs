@@ -6,7 +6,7 @@
 //! posted from another origin refused. Screenshots go to
 //! `target/studio-screenshots/`.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
