@@ -15,19 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use end_to_end::{ADMIN_TOKEN, Sandbox, wait_for};
+use end_to_end::{ADMIN_TOKEN, Sandbox, free_port, wait_for};
 use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ENTER: &str = "\u{E007}";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Runs `script` from `scripts/`, which prints a path (installing its package
 /// when the machine lacks it).
@@ -66,8 +58,8 @@ struct Browser {
 
 impl Browser {
     fn start(scratch: &Path) -> Browser {
-        let chromium = installed("chromium.sh");
-        let driver_path = installed("chromedriver.sh");
+        let chromium = installed("browser");
+        let driver_path = installed("driver");
         let port = free_port();
         let driver = Killed(
             Command::new(driver_path)

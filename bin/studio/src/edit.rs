@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use crate::State;
 use crate::pages::{self, find_table, html, layout, plain, row_link, row_table};
-use crate::session::check_csrf;
+use crate::session::{Session, check_csrf};
 use crate::tables::{self, Row, Table};
 use domain::{
     Actor, FieldError, NewPostInput, NewUserInput, Post, PostChangesInput, Role, Timestamp, Token,
@@ -247,8 +247,21 @@ pub fn edit_form(
     }
 }
 
-fn form_of(form: web::Form<Vec<(String, String)>>) -> Fields {
-    Fields(form.into_inner())
+/// The table, the fields and the session of a posted form, or the page that
+/// refuses it (no such table, no CSRF token).
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page a handler answers with at once"
+)]
+fn posted(
+    table: &str,
+    req: &HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<(&'static Table, Fields, Session), HttpResponse> {
+    let table = find_table(table)?;
+    let fields = Fields(form.into_inner());
+    let session = check_csrf(req, fields.get("csrf"))?;
+    Ok((table, fields, session))
 }
 
 /// `POST /t/{table}/update`.
@@ -258,15 +271,7 @@ pub async fn update(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let fields = form_of(form);
-    let session = match check_csrf(&req, fields.get("csrf")) {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
+    let (table, fields, session) = crate::or_page!(posted(&path, &req, form));
     let (Some(key), Some(original)) =
         (fields.get("key").map(str::to_owned), fields.original(table))
     else {
@@ -401,10 +406,7 @@ pub async fn new_form(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    let table = crate::or_page!(find_table(&path));
     if !state.write || !insertable(table) {
         return plain(
             StatusCode::FORBIDDEN,
@@ -439,15 +441,7 @@ pub async fn insert(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let fields = form_of(form);
-    let session = match check_csrf(&req, fields.get("csrf")) {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
+    let (table, fields, session) = crate::or_page!(posted(&path, &req, form));
     let value = |name: &str| fields.value(name).unwrap_or_default();
     let (email, name, role) = (value("email"), value("name"), value("role"));
     let (title, content, author, published) = (
@@ -513,10 +507,7 @@ pub async fn confirm_delete(
     query: web::Query<pages::KeyQuery>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    let table = crate::or_page!(find_table(&path));
     if !state.write || !deletable(table) {
         return plain(
             StatusCode::FORBIDDEN,
@@ -559,14 +550,7 @@ pub async fn delete(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let fields = form_of(form);
-    if let Err(page) = check_csrf(&req, fields.get("csrf")) {
-        return page;
-    }
+    let (table, fields, _) = crate::or_page!(posted(&path, &req, form));
     let Some(key) = fields.get("key").map(str::to_owned) else {
         return plain(StatusCode::BAD_REQUEST, "The form lacks the row's key.");
     };

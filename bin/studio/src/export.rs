@@ -86,10 +86,7 @@ pub async fn export(
     req: HttpRequest,
 ) -> HttpResponse {
     let (name, format) = path.into_inner();
-    let table = match find_table(&name) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    let table = crate::or_page!(find_table(&name));
     let format = match format.as_str() {
         "csv" => Format::Csv,
         "json" => Format::Json,

@@ -9,6 +9,17 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, web};
 
+/// The value of a `Result` whose error is the page to answer with at once.
+macro_rules! or_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(page) => return page,
+        }
+    };
+}
+pub(crate) use or_page;
+
 pub mod edit;
 pub mod export;
 pub mod ops;

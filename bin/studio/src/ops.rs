@@ -51,10 +51,7 @@ pub async fn migrations(state: web::Data<State>) -> HttpResponse {
         Ok((status, dates))
     })
     .await;
-    let (status, dates) = match loaded {
-        Ok(loaded) => loaded,
-        Err(page) => return page,
-    };
+    let (status, dates) = crate::or_page!(loaded);
     let run_on = |name: &str| {
         let version = digits(name.split('_').next().unwrap_or(""));
         dates
@@ -84,25 +81,22 @@ fn manifest(path: &Path) -> Option<db::Manifest> {
     serde_json::from_slice(&text).ok()
 }
 
+/// The backups, newest first, each with its manifest when it has one.
+fn listed(config: &db::Config) -> Result<Vec<(PathBuf, Option<db::Manifest>)>, Failure> {
+    Ok(db::list_backups(config)?
+        .into_iter()
+        .rev()
+        .map(|path| {
+            let manifest = manifest(&path);
+            (path, manifest)
+        })
+        .collect())
+}
+
 /// `GET /backups`.
 pub async fn backups(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     let config = state.db.config().clone();
-    let listed = blocking(move || {
-        let paths = db::list_backups(&config)?;
-        Ok(paths
-            .into_iter()
-            .rev()
-            .map(|p| {
-                let m = manifest(&p);
-                (p, m)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await;
-    let listed = match listed {
-        Ok(listed) => listed,
-        Err(page) => return page,
-    };
+    let listed = crate::or_page!(blocking(move || listed(&config)).await);
     let csrf = session(&req).map(|s| s.csrf).unwrap_or_default();
     html(
         StatusCode::OK,
@@ -229,18 +223,7 @@ pub async fn verify_backup(
 
 async fn after(state: web::Data<State>, req: &HttpRequest, message: Markup) -> HttpResponse {
     let config = state.db.config().clone();
-    let listed = blocking(move || {
-        Ok(db::list_backups(&config)?
-            .into_iter()
-            .rev()
-            .map(|p| {
-                let m = manifest(&p);
-                (p, m)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await
-    .unwrap_or_default();
+    let listed = blocking(move || listed(&config)).await.unwrap_or_default();
     let csrf = session(req).map(|s| s.csrf).unwrap_or_default();
     html(
         StatusCode::OK,
@@ -354,10 +337,7 @@ pub async fn facts(state: web::Data<State>) -> HttpResponse {
         Ok(facts)
     })
     .await;
-    let facts = match loaded {
-        Ok(facts) => facts,
-        Err(page) => return page,
-    };
+    let facts = crate::or_page!(loaded);
     let body = html! {
         h1 { "Database" }
         table.record { tbody { @for (name, value) in &facts { tr { th scope="row" { (name) } td { code { (value) } } } } } }

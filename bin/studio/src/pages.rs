@@ -121,10 +121,7 @@ pub async fn index(state: web::Data<State>) -> HttpResponse {
             .collect::<Result<Vec<Count>, _>>()
     })
     .await;
-    let counts = match counts {
-        Ok(counts) => counts,
-        Err(page) => return page,
-    };
+    let counts = crate::or_page!(counts);
     html(
         StatusCode::OK,
         layout(
@@ -240,10 +237,7 @@ pub async fn table(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    let table = crate::or_page!(find_table(&path));
     let view = match View::parse(table, req.query_string()) {
         Ok(view) => view,
         Err(bad) => return plain(StatusCode::BAD_REQUEST, &bad.0),
@@ -255,10 +249,7 @@ pub async fn table(
         Ok((page, count))
     })
     .await;
-    let (page, count) = match loaded {
-        Ok(loaded) => loaded,
-        Err(page) => return page,
-    };
+    let (page, count) = crate::or_page!(loaded);
     html(
         StatusCode::OK,
         layout(
@@ -366,10 +357,7 @@ pub async fn row(
     query: web::Query<KeyQuery>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let table = match find_table(&path) {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    let table = crate::or_page!(find_table(&path));
     let key = query.into_inner().key;
     let wanted = key.clone();
     let loaded = read(&state, move |conn| {
@@ -385,10 +373,7 @@ pub async fn row(
         Ok((row, related))
     })
     .await;
-    let (row, related) = match loaded {
-        Ok(loaded) => loaded,
-        Err(page) => return page,
-    };
+    let (row, related) = crate::or_page!(loaded);
     let Some(row) = row else {
         return plain(StatusCode::NOT_FOUND, "No such row.");
     };
