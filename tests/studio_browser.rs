@@ -21,13 +21,11 @@ use serde_json::{Value, json};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ENTER: &str = "\u{E007}";
 
-/// Runs `script` from `scripts/`, which prints a path (installing its package
-/// when the machine lacks it).
-fn installed(script: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(script);
-    let out = Command::new(&path).output().unwrap();
+/// The path `scripts/chromium.sh` prints for `what` (installing Debian's
+/// package when the machine lacks it).
+fn installed(what: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/chromium.sh");
+    let out = Command::new(&path).arg(what).output().unwrap();
     assert!(
         out.status.success(),
         "{} failed: {}",
