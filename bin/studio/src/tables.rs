@@ -744,8 +744,21 @@ pub fn count_query(
         k = ident(key.name)
     ));
     push_filters(&mut sql, table, view)?;
+    // The window reads only what the filters look at: unfiltered, the key alone,
+    // which its own index covers.
+    let needed: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| {
+            c.name == key.name
+                || view.filters.iter().any(|f| f.column == c.name)
+                || (!view.search.trim().is_empty() && c.kind == Kind::Text)
+        })
+        .map(|c| ident(c.name))
+        .collect();
     sql.push(&format!(
-        " THEN 1 ELSE 0 END) AS matched FROM (SELECT * FROM {} WHERE {} ",
+        " THEN 1 ELSE 0 END) AS matched FROM (SELECT {} FROM {} WHERE {} ",
+        needed.join(", "),
         ident(table.name),
         ident(key.name)
     ));
