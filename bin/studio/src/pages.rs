@@ -387,7 +387,7 @@ pub async fn row(
         @for (other, view, page) in &related {
             section.related {
                 h2 { (other.name) " of this " (table.name.trim_end_matches('s')) " "
-                    a href=(view_link(other, view, &Position::First)) { "(all, with filters)" } }
+                    a href=(view_link(other, view, &Position::First)) { "(open as a filtered table)" } }
                 table.rows {
                     thead { tr { @for c in other.columns { th { (c.name) } } } }
                     tbody {
