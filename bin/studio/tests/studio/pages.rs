@@ -96,6 +96,16 @@ fn counts_past_the_limit_say_more_than() {
         filtered.contains(">2 rows<"),
         "a filtered count is exact when small"
     );
+    let many = studio
+        .get(
+            &format!("/t/posts?f=author_id:eq:{}", rows.bob),
+            Some(&session),
+        )
+        .body;
+    assert!(
+        many.contains("more than 10\u{202F}000 rows"),
+        "and bounded when large"
+    );
 }
 
 #[test]

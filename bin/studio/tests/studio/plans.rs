@@ -109,6 +109,9 @@ fn no_page_query_scans_a_table() {
                 format!("page {view:?}"),
                 tables::page_query(table, &view, false).unwrap(),
             ));
+            if let Some(sql) = tables::indexed_count_query(table, &view, false).unwrap() {
+                queries.push((format!("indexed count {view:?}"), sql));
+            }
             queries.push((
                 format!("count {view:?}"),
                 tables::count_query(table, &view, None, false).unwrap(),
