@@ -142,7 +142,9 @@ def record_lines(s):
 def main():
     s = measure()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown cpu")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
     lines = [f"\n## {date}: studio (`python3 scripts/bench_studio.py`)\n",
              f"Machine: {machine}, shared: other builds and tests may run at the same "
              "time, and the figures are as measured."]
