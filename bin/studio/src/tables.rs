@@ -302,23 +302,22 @@ impl View {
             view.filters.push(parse_filter(table, &name, &op, &value)?);
         }
         view.search = get("q").unwrap_or_default();
-        view.position = match (get("after"), get("before")) {
-            (Some(key), None) => {
-                let sort = if view.sort == table.key().name {
-                    key.clone()
-                } else {
-                    get("after_sort").ok_or_else(|| BadView("after needs after_sort".into()))?
-                };
-                Position::After { sort, key }
-            }
-            (None, Some(key)) => {
-                let sort = if view.sort == table.key().name {
-                    key.clone()
-                } else {
-                    get("before_sort").ok_or_else(|| BadView("before needs before_sort".into()))?
-                };
-                Position::Before { sort, key }
-            }
+        // A position is the key, and the sort value too when sorting by another column.
+        let by_key = view.sort == table.key().name;
+        let at = |name: &str| -> Result<Option<(String, String)>, BadView> {
+            let Some(key) = get(name) else {
+                return Ok(None);
+            };
+            let sort = match by_key {
+                true => key.clone(),
+                false => get(&format!("{name}_sort"))
+                    .ok_or_else(|| BadView(format!("{name} needs {name}_sort")))?,
+            };
+            Ok(Some((sort, key)))
+        };
+        view.position = match (at("after")?, at("before")?) {
+            (Some((sort, key)), None) => Position::After { sort, key },
+            (None, Some((sort, key))) => Position::Before { sort, key },
             (None, None) => Position::First,
             (Some(_), Some(_)) => return Err(BadView("after and before together".into())),
         };
@@ -330,7 +329,7 @@ impl View {
         Ok(view)
     }
 
-    /// The query string of this view (without the position unless asked).
+    /// The query string of this view at `position`.
     pub fn query(&self, table: &Table, position: &Position) -> String {
         let mut pairs: Vec<(String, String)> = Vec::new();
         if self.sort != table.key().name {
