@@ -55,7 +55,9 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(scratch: &Path) -> Browser {
+    /// A browser with a profile of its own under `scratch`; `plain` turns
+    /// JavaScript off and asks for the dark colour scheme.
+    fn start(scratch: &Path, profile: &str, plain: bool) -> Browser {
         let chromium = installed("browser");
         let driver_path = installed("driver");
         let port = free_port();
@@ -75,18 +77,29 @@ impl Browser {
                 .call()
                 .map_err(|e| e.to_string())
         });
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1280,900".into(),
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1".into(),
+            format!("--user-data-dir={}", scratch.join(profile).display()),
+        ];
+        let mut prefs = json!({});
+        if plain {
+            args.push("--force-dark-mode".into());
+            args.push("--blink-settings=preferredColorScheme=0".into());
+            prefs = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                    format!("--user-data-dir={}", scratch.join("profile").display()),
-                ]
-            }
+            "goog:chromeOptions": { "binary": chromium, "args": args, "prefs": prefs }
         }}});
         let mut reply = agent
             .post(&format!("{base}/session"))
@@ -282,7 +295,7 @@ fn the_studio_works_in_a_real_browser() {
         "the first line is the login URL: {login:?}"
     );
 
-    let browser = Browser::start(s.dir.path());
+    let browser = Browser::start(s.dir.path(), "profile", false);
 
     // Sign in through the one-time URL: the cookie is set and the tables show.
     browser.go(&login);
@@ -395,6 +408,53 @@ fn the_studio_works_in_a_real_browser() {
         "Changed through the API",
         "the post is still there"
     );
+
+    // With JavaScript off and a dark colour scheme, in the same session: search,
+    // save through the form, and the dark style.
+    let cookie = browser.call("GET", "/cookie/studio_session", None)["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let plain = Browser::start(s.dir.path(), "plain-profile", true);
+    plain.go(&format!("{origin}/assets/studio.css"));
+    plain.call(
+        "POST",
+        "/cookie",
+        Some(
+            json!({ "cookie": { "name": "studio_session", "value": cookie, "path": "/",
+                                 "httpOnly": true, "sameSite": "Strict" } }),
+        ),
+    );
+    plain.go(&format!("{origin}/t/posts"));
+    plain.type_into("#q", "Changed through the API", false);
+    plain.click("form.search button");
+    plain.wait_url("q=");
+    assert_eq!(plain.find_all("table.rows tbody tr").len(), 1);
+    let body = plain.find("body");
+    let background = plain.call(
+        "GET",
+        &format!("/element/{body}/css/background-color"),
+        None,
+    );
+    assert_eq!(background, json!("rgba(21, 24, 28, 1)"), "the dark style");
+    plain.screenshot("8-no-javascript-dark");
+    // Scripts are off indeed: Escape, the script's key, leaves the form open.
+    plain.go(&format!("{origin}/t/posts/new"));
+    plain.type_into("#v-title", "\u{E00C}", false);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(plain.url(), format!("{origin}/t/posts/new"));
+    plain.go(&format!("{origin}/t/posts/row?key={id}"));
+    plain.type_into("#v-title", "Saved without JavaScript", true);
+    plain.click("form.edit button[type=submit]");
+    wait_for(
+        "the save without JavaScript",
+        Duration::from_secs(10),
+        || match title_through_api(&api, id) {
+            title if title == "Saved without JavaScript" => Ok(()),
+            title => Err(title),
+        },
+    );
+    drop(plain);
 
     // Back in the studio, the posts table as the README shows it.
     browser.go(&format!("{origin}/t/posts"));

@@ -277,7 +277,7 @@ fn table_page(
         )
     };
     html! {
-        h1 { (table.name) " " small.count { (count.to_string()) " rows" } }
+        h1 { (table.name) " " small.count { (count.to_string()) @if count == Count::Exact(1) { " row" } @else { " rows" } } }
         div.tools {
             form.search method="get" action={ "/t/" (table.name) } role="search" {
                 (keep(view, false, true))
