@@ -17,7 +17,7 @@ help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the binaries (release unless PROFILE=debug)
-	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
+	$(CARGO) build $(CARGO_PROFILE) -p web -p seed -p studio
 
 # Readable by its owner only: it holds ADMIN_TOKEN.
 .env:
@@ -100,6 +100,11 @@ test-postgres: ## the tests that run on PostgreSQL (starts and stops a local ser
 
 postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
 	@scripts/postgres.sh start
+
+.PHONY: studio
+studio: ## the data browser on STUDIO_BIND (127.0.0.1:4983); write=1 allows edits; prints a one-time login URL
+	$(CARGO) build $(CARGO_PROFILE) -p studio
+	$(BIN)/studio $(if $(filter 1 true yes,$(write)),--write,)
 
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py

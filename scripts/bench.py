@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_studio
+
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
 LUA = ROOT / "bench" / "wrk.lua"
@@ -291,6 +293,8 @@ def main():
                for name in results["scale_rounds"][0][size]}
         for size in results["scale_rounds"][0]}
 
+    results["studio"] = bench_studio.measure()
+
     evaluate(results)
     record(results)
     return 0 if all(t["pass"] for t in results["targets"]) or not os.environ.get("BENCH_STRICT") else 1
@@ -336,6 +340,7 @@ def evaluate(r):
         t.append({"name": f"{name}: p50 at 1M vs 10k posts, median round (range)",
                   "value": f"{q:.2f}x ({low:.2f}-{high:.2f}x)", "target": "<= 1.3x",
                   "pass": q <= 1.3})
+    t.extend(bench_studio.evaluate(r["studio"]))
     t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
               "target": "< 100 ms", "pass": r["startup_ms"] < 100})
 
@@ -357,6 +362,7 @@ def record(r):
     small, large = r["scale_p50_us"][str(SCALE_SMALL)], r["scale_p50_us"][str(SCALE_LARGE)]
     for name in small:
         lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
+    lines += bench_studio.record_lines(r["studio"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")
