@@ -10,7 +10,7 @@ use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
 use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = posts, check_for_backend(Sqlite, Pg))]
 pub struct Post {
     pub id: i64,
