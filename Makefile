@@ -99,5 +99,9 @@ test-postgres: ## the tests that run on PostgreSQL (starts and stops a local ser
 postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
 	@scripts/postgres.sh start
 
+.PHONY: reindex
+reindex: build ## rebuild the search index of posts (check=1: only check it)
+	$(BIN)/web reindex $(if $(check),--check,)
+
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py
