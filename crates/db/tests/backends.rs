@@ -272,10 +272,16 @@ fn both_migration_sets_build_the_same_schema() {
             .len()
     };
     let search = "SELECT name AS a, '' AS b, '' AS c, NULL AS d FROM sqlite_master WHERE name = ?";
-    assert_eq!(exists(&mut lite.db.writer_conn().unwrap(), search, SQLITE_SEARCH), 1);
+    assert_eq!(
+        exists(&mut lite.db.writer_conn().unwrap(), search, SQLITE_SEARCH),
+        1
+    );
     let search = "SELECT relname::text AS a, '' AS b, '' AS c, NULL AS d FROM pg_class \
                   WHERE relname = $1 AND relnamespace = current_schema()::regnamespace";
-    assert_eq!(exists(&mut db.writer_conn().unwrap(), search, POSTGRES_SEARCH), 1);
+    assert_eq!(
+        exists(&mut db.writer_conn().unwrap(), search, POSTGRES_SEARCH),
+        1
+    );
     // The detector itself: a column PostgreSQL lacks is a difference.
     db.writer_conn()
         .unwrap()
@@ -511,4 +517,142 @@ fn racing_writers_on_postgres_keep_the_check_then_write_rules() {
             assert_eq!(posts, 0, "round {round}: a post outlived its author");
         }
     }
+}
+
+/// The same posts on both backends: every single word of them (also in another
+/// case or without its accents) finds the same posts on SQLite (FTS5) and on
+/// PostgreSQL (tsvector). Ranks may differ; the sets may not.
+#[test]
+fn a_single_word_finds_the_same_posts_on_both_backends() {
+    let Some(pg) = common::postgres() else {
+        return;
+    };
+    let lite = common::migrated();
+    let postgres = Db::open(&pg.config()).unwrap();
+    postgres.migrator(db::MIGRATIONS).run_pending().unwrap();
+    let vocabulary = [
+        "Café",
+        "naïve",
+        "Crème",
+        "brûlée",
+        "résumé",
+        "Ångström",
+        "façade",
+        "jalapeño",
+        "Zürich",
+        "über",
+        "Rust",
+        "rust's",
+        "e-mail",
+        "co-operate",
+        "C3PO",
+        "2026",
+        "x86_64",
+        "Ærø",
+        "ŁÓDŹ",
+        "São",
+        "Paulo",
+        "déjà",
+        "vu",
+        "İstanbul",
+        "the",
+        "THE",
+        "quick",
+        "Brown",
+        "fox!",
+        "(jumps)",
+        "over;",
+        "lazy",
+        "dogs...",
+        "\"quoted\"",
+        "tab\there",
+        "new\nline",
+    ];
+    let admin = Actor::Member {
+        id: "admin".into(),
+        role: Role::Admin,
+    };
+    for db in [&lite.db, &postgres] {
+        db.write(|c| {
+            domain::models::user::NewUser {
+                id: "admin".into(),
+                email: "admin@example.com".into(),
+                name: "Admin".into(),
+                role: Role::Admin,
+                created_at: Timestamp::now(),
+            }
+            .insert(c)?;
+            for n in 0..120_usize {
+                let pick = |k: usize| vocabulary[(n * 7 + k * 13 + n / 5) % vocabulary.len()];
+                let title = format!("{} {}", pick(1), pick(2)).replace(char::is_control, " ");
+                let content = (3..12).map(pick).collect::<Vec<_>>().join(" ");
+                domain::Post::create(
+                    c,
+                    &admin,
+                    &NewPostInput {
+                        title,
+                        content,
+                        author_id: None,
+                        published_at: None,
+                    },
+                )?;
+            }
+            Ok::<_, domain::Error>(())
+        })
+        .unwrap();
+    }
+    let found = |db: &Db, q: &str| -> BTreeSet<i64> {
+        let query = domain::SearchQuery::parse(q).unwrap();
+        let mut ids = BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = db
+                .read(|c| {
+                    domain::Post::search(
+                        c,
+                        &admin,
+                        &domain::PostFilter::default(),
+                        &query,
+                        cursor.as_deref(),
+                        100,
+                        Timestamp::now(),
+                    )
+                })
+                .unwrap();
+            ids.extend(page.items.iter().map(|h| h.post.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break ids,
+            }
+        }
+    };
+    let mut words: BTreeSet<String> = BTreeSet::new();
+    for entry in vocabulary {
+        for word in entry
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            words.insert(word.to_owned());
+            words.insert(word.to_lowercase());
+            words.insert(word.to_uppercase());
+        }
+    }
+    words.extend(
+        [
+            "cafe", "NAIVE", "creme", "brulee", "zurich", "uber", "deja", "sao",
+        ]
+        .map(String::from),
+    );
+    let mut matched = 0;
+    for word in &words {
+        let (on_sqlite, on_postgres) = (found(&lite.db, word), found(&postgres, word));
+        assert_eq!(on_sqlite, on_postgres, "{word:?}");
+        matched += usize::from(!on_sqlite.is_empty());
+    }
+    // Not a comparison of empty sets.
+    assert!(
+        matched > words.len() * 3 / 4,
+        "{matched} of {}",
+        words.len()
+    );
 }
