@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_search
+
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
 LUA = ROOT / "bench" / "wrk.lua"
@@ -291,6 +293,8 @@ def main():
                for name in results["scale_rounds"][0][size]}
         for size in results["scale_rounds"][0]}
 
+    results["search"] = bench_search.measure(Server, env_for)
+
     evaluate(results)
     record(results)
     return 0 if all(t["pass"] for t in results["targets"]) or not os.environ.get("BENCH_STRICT") else 1
@@ -338,6 +342,7 @@ def evaluate(r):
                   "pass": q <= 1.3})
     t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
               "target": "< 100 ms", "pass": r["startup_ms"] < 100})
+    bench_search.evaluate(r["search"], t)
 
 
 def record(r):
@@ -357,6 +362,7 @@ def record(r):
     small, large = r["scale_p50_us"][str(SCALE_SMALL)], r["scale_p50_us"][str(SCALE_LARGE)]
     for name in small:
         lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
+    lines += bench_search.lines(r["search"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")
