@@ -3,6 +3,8 @@
 //! dropped by the running server at once; a drizzle-kit file adopted by `web
 //! migrate` is searchable; `web reindex` rebuilds the index and `--check` checks it.
 
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};

@@ -115,7 +115,7 @@ fn reindex(config: db::Config, check: bool) -> anyhow::Result<()> {
     let db = db::Db::open(&config)?;
     db.migrator(db::MIGRATIONS).ensure_current()?;
     if check {
-        return match db.write(|conn| search::check(conn))? {
+        return match db.write(search::check)? {
             None => {
                 println!("search index: ok");
                 Ok(())
