@@ -385,6 +385,25 @@ fn an_unreachable_server_is_one_line_naming_the_url_without_its_password() {
     }
 }
 
+/// Creates the user `admin`, an admin, and returns it as the actor.
+fn admin(db: &Db) -> Actor {
+    db.write(|c| {
+        domain::models::user::NewUser {
+            id: "admin".into(),
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            role: Role::Admin,
+            created_at: Timestamp::now(),
+        }
+        .insert(c)
+    })
+    .unwrap();
+    Actor::Member {
+        id: "admin".into(),
+        role: Role::Admin,
+    }
+}
+
 /// Sixteen writers at once, many rounds: a user is deleted while others post
 /// as that user, and several create the same email. Every request gets one of
 /// the answers SQLite's serial writes give (created, 409, 422), never a database
@@ -398,21 +417,7 @@ fn racing_writers_on_postgres_keep_the_check_then_write_rules() {
     config.writers = 16;
     let db = Db::open(&config).unwrap();
     db.migrator(db::MIGRATIONS).run_pending().unwrap();
-    let admin = Actor::Member {
-        id: "admin".into(),
-        role: Role::Admin,
-    };
-    db.write(|c| {
-        domain::models::user::NewUser {
-            id: "admin".into(),
-            email: "admin@example.com".into(),
-            name: "Admin".into(),
-            role: Role::Admin,
-            created_at: Timestamp::now(),
-        }
-        .insert(c)
-    })
-    .unwrap();
+    let admin = admin(&db);
 
     let workers = 16;
     for round in 0..10 {
@@ -568,20 +573,9 @@ fn a_single_word_finds_the_same_posts_on_both_backends() {
         "tab\there",
         "new\nline",
     ];
-    let admin = Actor::Member {
-        id: "admin".into(),
-        role: Role::Admin,
-    };
     for db in [&lite.db, &postgres] {
+        let admin = admin(db);
         db.write(|c| {
-            domain::models::user::NewUser {
-                id: "admin".into(),
-                email: "admin@example.com".into(),
-                name: "Admin".into(),
-                role: Role::Admin,
-                created_at: Timestamp::now(),
-            }
-            .insert(c)?;
             for n in 0..120_usize {
                 let pick = |k: usize| vocabulary[(n * 7 + k * 13 + n / 5) % vocabulary.len()];
                 let title = format!("{} {}", pick(1), pick(2)).replace(char::is_control, " ");
@@ -601,6 +595,10 @@ fn a_single_word_finds_the_same_posts_on_both_backends() {
         })
         .unwrap();
     }
+    let admin = Actor::Member {
+        id: "admin".into(),
+        role: Role::Admin,
+    };
     let found = |db: &Db, q: &str| -> BTreeSet<i64> {
         let query = domain::SearchQuery::parse(q).unwrap();
         let mut ids = BTreeSet::new();

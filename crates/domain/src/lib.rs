@@ -149,6 +149,22 @@ pub(crate) mod test_support {
     use diesel::connection::SimpleConnection;
     use diesel_migrations::MigrationHarness;
 
+    use crate::{Actor, Role, Timestamp};
+
+    /// The "now" of the model tests.
+    pub const NOW: i64 = 1_800_000_000;
+
+    pub fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix(secs).unwrap()
+    }
+
+    pub fn member(id: &str, role: Role) -> Actor {
+        Actor::Member {
+            id: id.into(),
+            role,
+        }
+    }
+
     /// A freshly migrated database of its own: a temporary SQLite file, or, when
     /// `TEST_DATABASE_URL` names a PostgreSQL server, a schema of its own there
     /// (dropped with it).

@@ -287,20 +287,8 @@ mod tests {
     use crate::models::BoundLimit;
     use crate::models::user::NewUser;
     use crate::test_support;
+    use crate::test_support::{NOW, at, member};
     use crate::{Role, User};
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn at(secs: i64) -> Timestamp {
-        Timestamp::from_unix(secs).unwrap()
-    }
-
-    fn member(id: &str, role: Role) -> Actor {
-        Actor::Member {
-            id: id.into(),
-            role,
-        }
-    }
 
     fn user(conn: &mut Connection, id: &str, role: Role) -> User {
         NewUser {

@@ -571,20 +571,8 @@ mod tests {
     use super::*;
     use crate::models::post::NewPost;
     use crate::models::user::NewUser;
+    use crate::test_support::{NOW, at, member};
     use crate::{Role, test_support};
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn at(secs: i64) -> Timestamp {
-        Timestamp::from_unix(secs).unwrap()
-    }
-
-    fn member(id: &str, role: Role) -> Actor {
-        Actor::Member {
-            id: id.into(),
-            role,
-        }
-    }
 
     fn users(conn: &mut Connection) {
         for (id, role) in [
