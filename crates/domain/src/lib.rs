@@ -165,6 +165,19 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Inserts the user `id` (`id@example.com`), created before [`NOW`].
+    pub fn user(conn: &mut crate::Connection, id: &str, role: Role) -> crate::User {
+        crate::models::user::NewUser {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            name: id.into(),
+            role,
+            created_at: at(NOW - 100),
+        }
+        .insert(conn)
+        .unwrap()
+    }
+
     /// A freshly migrated database of its own: a temporary SQLite file, or, when
     /// `TEST_DATABASE_URL` names a PostgreSQL server, a schema of its own there
     /// (dropped with it).

@@ -285,22 +285,9 @@ impl Post {
 mod tests {
     use super::*;
     use crate::models::BoundLimit;
-    use crate::models::user::NewUser;
     use crate::test_support;
-    use crate::test_support::{NOW, at, member};
+    use crate::test_support::{NOW, at, member, user};
     use crate::{Role, User};
-
-    fn user(conn: &mut Connection, id: &str, role: Role) -> User {
-        NewUser {
-            id: id.into(),
-            email: format!("{id}@example.com"),
-            name: id.into(),
-            role,
-            created_at: at(NOW - 100),
-        }
-        .insert(conn)
-        .unwrap()
-    }
 
     fn post(conn: &mut Connection, author: &str, published_at: Option<i64>) -> Post {
         Post::create(

@@ -570,7 +570,6 @@ pub fn check(conn: &mut Connection) -> Result<Option<String>> {
 mod tests {
     use super::*;
     use crate::models::post::NewPost;
-    use crate::models::user::NewUser;
     use crate::test_support::{NOW, at, member};
     use crate::{Role, test_support};
 
@@ -580,15 +579,7 @@ mod tests {
             ("bob", Role::User),
             ("root", Role::Admin),
         ] {
-            NewUser {
-                id: id.into(),
-                email: format!("{id}@example.com"),
-                name: id.into(),
-                role,
-                created_at: at(NOW - 100),
-            }
-            .insert(conn)
-            .unwrap();
+            test_support::user(conn, id, role);
         }
     }
 
