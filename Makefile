@@ -106,5 +106,9 @@ studio: ## the data browser on STUDIO_BIND (127.0.0.1:4983); write=1 allows edit
 	$(CARGO) build $(CARGO_PROFILE) -p studio
 	$(BIN)/studio $(if $(filter 1 true yes,$(write)),--write,)
 
+.PHONY: reindex
+reindex: build ## rebuild the search index of posts (check=1: only check it)
+	$(BIN)/web reindex $(if $(check),--check,)
+
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import bench_studio
+import bench_search
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
@@ -294,6 +295,7 @@ def main():
         for size in results["scale_rounds"][0]}
 
     results["studio"] = bench_studio.measure()
+    results["search"] = bench_search.measure(Server, env_for)
 
     evaluate(results)
     record(results)
@@ -343,6 +345,7 @@ def evaluate(r):
     t.extend(bench_studio.evaluate(r["studio"]))
     t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
               "target": "< 100 ms", "pass": r["startup_ms"] < 100})
+    bench_search.evaluate(r["search"], t)
 
 
 def record(r):
@@ -363,6 +366,7 @@ def record(r):
     for name in small:
         lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
     lines += bench_studio.record_lines(r["studio"])
+    lines += bench_search.lines(r["search"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")

@@ -48,7 +48,8 @@ PY
 # valid request may still be refused for what no schema can say, so in the
 # requests generated as valid (only those: invalid ones still fuzz these inputs)
 # this hook puts values from the running server:
-#   - `cursor` is opaque: a made-up one is 400. Each list gets one it issued.
+#   - `cursor` is opaque: a made-up one is 400. Each list gets one it issued
+#     (GET /posts with `q`, one of a search).
 #   - `authorId` of POST /posts names a row: an unknown user is 422. It becomes
 #     the admin's id (absent or null, the caller, stays as generated).
 #   - `expiresAt` of POST /users/{id}/tokens must be in the future, else 422.
@@ -77,6 +78,8 @@ CURSORS = {
     "GET /users": call("GET", "/users?limit=1")["nextCursor"],
     "GET /users/{id}/tokens": call("GET", f"/users/{ADMIN}/tokens?limit=1")["nextCursor"],
 }
+# With `q`, GET /posts pages by a search cursor (any q takes one).
+CURSORS["GET /posts?q="] = call("GET", "/posts?q=a&limit=1")["nextCursor"]
 assert all(CURSORS.values()), CURSORS
 FUTURE = "2999-01-01T00:00:00Z"
 
@@ -92,7 +95,8 @@ def before_call(context, case, **kwargs):
         return
     operation = f"{case.method.upper()} {case.path}"
     if operation in CURSORS and isinstance(case.query, dict) and "cursor" in case.query:
-        case.query["cursor"] = CURSORS[operation]
+        searching = operation == "GET /posts" and "q" in case.query
+        case.query["cursor"] = CURSORS[operation + ("?q=" if searching else "")]
     body = case.body if isinstance(case.body, dict) else {}
     if operation == "POST /posts" and isinstance(body.get("authorId"), str):
         body["authorId"] = ADMIN

@@ -134,10 +134,53 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-const WORDS: [&str; 16] = [
-    "sqlite", "rust", "diesel", "backup", "query", "index", "page", "cursor", "write", "read",
-    "lock", "wal", "schema", "token", "server", "file",
-];
+/// Common English words and the words of a blog about software, food and places,
+/// roughly most frequent first, then a long tail of 4 628 English words (5 000 in
+/// all). Demo text draws them by Zipf's law (the n-th word
+/// about 1/n as often as the first), as words in real text are drawn, so a search
+/// meets both words in most posts and words in few.
+const VOCABULARY: &str = include_str!("words.txt");
+
+struct Vocabulary {
+    words: Vec<&'static str>,
+    /// Running sums of the Zipf weights, the last one 1.
+    cumulative: Vec<f64>,
+}
+
+impl Vocabulary {
+    fn new() -> Self {
+        let mut words: Vec<&'static str> = Vec::new();
+        let lines = VOCABULARY.lines().filter(|line| !line.starts_with('#'));
+        for word in lines.flat_map(str::split_whitespace) {
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        let weights: Vec<f64> = (1..=words.len()).map(|rank| 1.0 / rank as f64).collect();
+        let total: f64 = weights.iter().sum();
+        let cumulative = weights
+            .iter()
+            .scan(0.0, |sum, w| {
+                *sum += w / total;
+                Some(*sum)
+            })
+            .collect();
+        Self { words, cumulative }
+    }
+
+    /// The word that the random number `x` draws.
+    fn pick(&self, x: u64) -> &'static str {
+        // The top 53 bits as a uniform number in [0, 1).
+        let u = (x >> 11) as f64 / (1_u64 << 53) as f64;
+        let at = self.cumulative.partition_point(|&c| c <= u);
+        self.words[at.min(self.words.len() - 1)]
+    }
+
+    /// `count` words drawn from the stream `seed`.
+    fn text(&self, seed: u64, count: u64) -> Vec<&'static str> {
+        (0..count).map(|k| self.pick(mix(seed ^ mix(k)))).collect()
+    }
+}
 
 struct DemoPost {
     title: String,
@@ -146,16 +189,17 @@ struct DemoPost {
     published_at: Option<Timestamp>,
 }
 
-fn demo_post(i: u64, users: u64) -> DemoPost {
+/// Post `i`: a title of 3 to 6 words and 24 to 40 words of content.
+fn demo_post(i: u64, users: u64, vocabulary: &Vocabulary) -> DemoPost {
     let r = mix(i);
-    let word = |k: u32| WORDS[usize::try_from((r >> (k * 4)) & 15).unwrap_or(0)];
-    let body: Vec<&str> = (0..40).map(|k| word(k % 16)).collect();
+    let title = vocabulary.text(r, 3 + r % 4).join(" ");
+    let body = vocabulary.text(mix(r), 24 + (r >> 8) % 17);
     // Every tenth post is a draft, so load generators can tell which ids are public.
     let published_at = (!i.is_multiple_of(10))
         .then(|| Timestamp::from_unix(DEMO_EPOCH + i64::try_from(i).unwrap_or(0)))
         .flatten();
     DemoPost {
-        title: format!("Post {i}: {} and {}", word(0), word(1)),
+        title: format!("Post {i}: {title}"),
         content: body.join(" "),
         author_id: format!("demo-{:06}", r % users.max(1) + 1),
         published_at,
@@ -187,11 +231,14 @@ fn seed_demo(db: &Db, users: u64, posts: u64) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(existing);
+    let vocabulary = Vocabulary::new();
     let mut next = existing + 1;
     while next <= posts {
         let per_tx = (BATCH * BATCHES_PER_TRANSACTION) as u64;
         let end = (next + per_tx - 1).min(posts);
-        let rows: Vec<DemoPost> = (next..=end).map(|i| demo_post(i, users)).collect();
+        let rows: Vec<DemoPost> = (next..=end)
+            .map(|i| demo_post(i, users, &vocabulary))
+            .collect();
         db.write(|c| {
             for chunk in rows.chunks(BATCH) {
                 let batch: Vec<NewPost<'_>> = chunk

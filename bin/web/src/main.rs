@@ -38,6 +38,18 @@ enum Command {
     Serve(Serve),
     #[command(flatten)]
     Db(db::cli::Command),
+    /// Rebuild the search index of posts from the posts, with a progress bar;
+    /// `--check` only checks that it matches them (exit status 1 when not).
+    Reindex(Reindex),
+}
+
+#[derive(Debug, Parser)]
+struct Reindex {
+    /// Check the index against the posts instead of rebuilding it.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    db: db::ConfigArgs,
 }
 
 #[derive(Debug, Parser)]
@@ -71,6 +83,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         Command::Serve(Serve { web, db }) => serve(db.into(), &web),
         Command::Db(command) => db::cli::run(db::MIGRATIONS, &command).map_err(Into::into),
+        Command::Reindex(Reindex { check, db }) => reindex(db.into(), check),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,6 +107,42 @@ fn log_filter(raw: &str) -> Result<String, String> {
     EnvFilter::try_new(raw)
         .map(|_| raw.to_owned())
         .map_err(|err| err.to_string())
+}
+
+/// `web reindex [--check]`.
+fn reindex(config: db::Config, check: bool) -> anyhow::Result<()> {
+    use domain::models::search;
+    let db = db::Db::open(&config)?;
+    db.migrator(db::MIGRATIONS).ensure_current()?;
+    if check {
+        return match db.write(search::check)? {
+            None => {
+                println!("search index: ok");
+                Ok(())
+            }
+            Some(problem) => anyhow::bail!("search index: {problem}; `web reindex` rebuilds it"),
+        };
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "reindex {bar:40} {pos}/{len} posts {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let indexed = db.write(|conn| {
+        search::rebuild(conn, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "search index: rebuilt from {indexed} posts in {:.1?}",
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn serve(config: db::Config, settings: &web::ServeArgs) -> anyhow::Result<()> {

@@ -339,10 +339,61 @@ pub struct PostQuery {
     /// `true`: public posts only; `false`: drafts and scheduled posts the caller may see.
     #[param(value_type = Option<bool>)]
     published: Option<String>,
+    /// Search (see the schema's description).
+    #[param(schema_with = search_schema)]
+    q: Option<String>,
+}
+
+/// A valid `q` as the document states it: the refusals of `SearchQuery::parse`
+/// as lookaheads (stricter than the server where a pattern cannot say exactly
+/// what a word character is: an ASCII letter or digit must appear, and `NEAR(`,
+/// `title:` and `content:` are refused anywhere), then quotes in pairs.
+const SEARCH: &str = concat!(
+    r"^(?=[\s\S]*[0-9A-Za-z])",
+    r"(?![\s\S]*NEAR\s*\()",
+    r"(?![\s\S]*(?:[Tt][Ii][Tt][Ll][Ee]|[Cc][Oo][Nn][Tt][Ee][Nn][Tt]|\})\s*:)",
+    r#"[^"]*(?:"[^"]*"[^"]*)*$"#
+);
+
+fn search_schema() -> Object {
+    text(
+        1,
+        domain::models::search::MAX_QUERY_CHARS,
+        "Search: the posts that match, best match first (title above content), each \
+         with a `snippet`. Words match case- and accent-insensitively, the last word \
+         also as a prefix, `\"quoted words\"` as a phrase; punctuation separates words. \
+         1 to 200 characters after trimming, with at least one letter or digit. \
+         Refused (400): an unmatched `\"`, and the search operators this API does not \
+         offer, `NEAR(` and column filters (`title:`, `content:`, `{...}:`).",
+    )
+    .pattern(Some(SEARCH))
+    .examples(["rust borrow", "\"quoted phrase\"", "caf"])
+    .build()
+}
+
+/// `GET /posts` with or without `q`.
+#[derive(Debug)]
+pub enum PostsRequest {
+    List(domain::PostFilter, PageRequest),
+    Search(domain::PostFilter, domain::SearchQuery, PageRequest),
 }
 
 impl PostQuery {
-    pub fn parse(self) -> Result<(domain::PostFilter, PageRequest), ApiError> {
+    pub fn parse(self) -> Result<PostsRequest, ApiError> {
+        let search = self
+            .q
+            .as_deref()
+            .map(domain::SearchQuery::parse)
+            .transpose()
+            .map_err(|err| ApiError::BadRequest(err.0.into()))?;
+        let (filter, page) = self.filter_and_page()?;
+        Ok(match search {
+            Some(query) => PostsRequest::Search(filter, query, page),
+            None => PostsRequest::List(filter, page),
+        })
+    }
+
+    fn filter_and_page(self) -> Result<(domain::PostFilter, PageRequest), ApiError> {
         let published = match self.published.as_deref() {
             None => None,
             Some("true") => Some(true),

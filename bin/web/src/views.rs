@@ -79,11 +79,35 @@ impl From<domain::Post> for Post {
     }
 }
 
-/// One page of posts, newest id first.
+/// The passage of a post that matched a search: plain text, never markup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Snippet {
+    /// The matching passage (the title when only the title matched), cut at
+    /// words, with `…` where it was cut.
+    pub text: String,
+    /// Half-open `[start, end)` ranges of `text` to highlight, counted in Unicode
+    /// scalar values, in order.
+    #[schema(value_type = Vec<Vec<u32>>, example = json!([[0, 4]]))]
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// A post in a list; with `q`, also the passage that matched.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedPost {
+    #[serde(flatten)]
+    pub post: Post,
+    /// Only when the list is a search (`q`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub snippet: Option<Snippet>,
+}
+
+/// One page of posts: newest id first, or best match first with `q`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostPage {
-    pub items: Vec<Post>,
+    pub items: Vec<ListedPost>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
@@ -102,7 +126,38 @@ pub struct UserPage {
 impl From<domain::Page<domain::Post>> for PostPage {
     fn from(page: domain::Page<domain::Post>) -> Self {
         Self {
-            items: page.items.into_iter().map(Post::from).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|post| ListedPost {
+                    post: post.into(),
+                    snippet: None,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+impl From<domain::Page<domain::Hit>> for PostPage {
+    fn from(page: domain::Page<domain::Hit>) -> Self {
+        Self {
+            items: page
+                .items
+                .into_iter()
+                .map(|hit| ListedPost {
+                    post: hit.post.into(),
+                    snippet: Some(Snippet {
+                        text: hit.snippet.text,
+                        highlights: hit
+                            .snippet
+                            .highlights
+                            .into_iter()
+                            .map(|(start, end)| [start, end])
+                            .collect(),
+                    }),
+                })
+                .collect(),
             next_cursor: page.next_cursor,
         }
     }

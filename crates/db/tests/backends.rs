@@ -96,11 +96,17 @@ struct Row5 {
     columns: String,
 }
 
+/// The search index over posts is each backend's own by design (an FTS5 table
+/// and its shadow tables on SQLite, a GIN index on PostgreSQL): left out of the
+/// comparison, and checked to exist on each side.
+const SQLITE_SEARCH: &str = "posts_fts";
+const POSTGRES_SEARCH: &str = "posts_search_idx";
+
 fn sqlite_schema(conn: &mut AnyConnection) -> BTreeMap<String, Table> {
     let tables: Vec<Row4> = diesel::sql_query(
         "SELECT name AS a, '' AS b, '' AS c, NULL AS d FROM sqlite_master \
          WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-         AND name != '__diesel_schema_migrations' ORDER BY name",
+         AND name != '__diesel_schema_migrations' AND name NOT LIKE 'posts_fts%' ORDER BY name",
     )
     .load(conn)
     .unwrap();
@@ -201,7 +207,8 @@ fn postgres_schema(conn: &mut AnyConnection) -> BTreeMap<String, Table> {
             JOIN pg_attribute att ON att.attrelid = t.oid AND att.attnum = k.attnum) AS columns \
          FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
          JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
-         WHERE n.nspname = current_schema() AND t.relname != '__diesel_schema_migrations'",
+         WHERE n.nspname = current_schema() AND t.relname != '__diesel_schema_migrations' \
+         AND i.relname != 'posts_search_idx'",
     )
     .load(conn)
     .unwrap();
@@ -257,6 +264,24 @@ fn both_migration_sets_build_the_same_schema() {
     for (table, shape) in &sqlite {
         assert_eq!(shape, &postgres[table], "table {table}");
     }
+    let exists = |conn: &mut db::PooledConnection, sql: &str, name: &str| {
+        diesel::sql_query(sql)
+            .bind::<Text, _>(name)
+            .load::<Row4>(conn)
+            .unwrap()
+            .len()
+    };
+    let search = "SELECT name AS a, '' AS b, '' AS c, NULL AS d FROM sqlite_master WHERE name = ?";
+    assert_eq!(
+        exists(&mut lite.db.writer_conn().unwrap(), search, SQLITE_SEARCH),
+        1
+    );
+    let search = "SELECT relname::text AS a, '' AS b, '' AS c, NULL AS d FROM pg_class \
+                  WHERE relname = $1 AND relnamespace = current_schema()::regnamespace";
+    assert_eq!(
+        exists(&mut db.writer_conn().unwrap(), search, POSTGRES_SEARCH),
+        1
+    );
     // The detector itself: a column PostgreSQL lacks is a difference.
     db.writer_conn()
         .unwrap()
@@ -360,6 +385,25 @@ fn an_unreachable_server_is_one_line_naming_the_url_without_its_password() {
     }
 }
 
+/// Creates the user `admin`, an admin, and returns it as the actor.
+fn admin(db: &Db) -> Actor {
+    db.write(|c| {
+        domain::models::user::NewUser {
+            id: "admin".into(),
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            role: Role::Admin,
+            created_at: Timestamp::now(),
+        }
+        .insert(c)
+    })
+    .unwrap();
+    Actor::Member {
+        id: "admin".into(),
+        role: Role::Admin,
+    }
+}
+
 /// Sixteen writers at once, many rounds: a user is deleted while others post
 /// as that user, and several create the same email. Every request gets one of
 /// the answers SQLite's serial writes give (created, 409, 422), never a database
@@ -373,21 +417,7 @@ fn racing_writers_on_postgres_keep_the_check_then_write_rules() {
     config.writers = 16;
     let db = Db::open(&config).unwrap();
     db.migrator(db::MIGRATIONS).run_pending().unwrap();
-    let admin = Actor::Member {
-        id: "admin".into(),
-        role: Role::Admin,
-    };
-    db.write(|c| {
-        domain::models::user::NewUser {
-            id: "admin".into(),
-            email: "admin@example.com".into(),
-            name: "Admin".into(),
-            role: Role::Admin,
-            created_at: Timestamp::now(),
-        }
-        .insert(c)
-    })
-    .unwrap();
+    let admin = admin(&db);
 
     let workers = 16;
     for round in 0..10 {
@@ -591,4 +621,135 @@ fn the_rehearsal_on_postgres_counts_rows_and_rolls_back() {
 
     assert_eq!(migrator.status().unwrap().pending, [newest]);
     assert_eq!(postgres_objects(&mut db.writer_conn().unwrap()), before);
+}
+
+/// The same posts on both backends: every single word of them (also in another
+/// case or without its accents) finds the same posts on SQLite (FTS5) and on
+/// PostgreSQL (tsvector). Ranks may differ; the sets may not.
+#[test]
+fn a_single_word_finds_the_same_posts_on_both_backends() {
+    let Some(pg) = common::postgres() else {
+        return;
+    };
+    let lite = common::migrated();
+    let postgres = Db::open(&pg.config()).unwrap();
+    postgres.migrator(db::MIGRATIONS).run_pending().unwrap();
+    let vocabulary = [
+        "Café",
+        "naïve",
+        "Crème",
+        "brûlée",
+        "résumé",
+        "Ångström",
+        "façade",
+        "jalapeño",
+        "Zürich",
+        "über",
+        "Rust",
+        "rust's",
+        "e-mail",
+        "co-operate",
+        "C3PO",
+        "2026",
+        "x86_64",
+        "Ærø",
+        "ŁÓDŹ",
+        "São",
+        "Paulo",
+        "déjà",
+        "vu",
+        "İstanbul",
+        "the",
+        "THE",
+        "quick",
+        "Brown",
+        "fox!",
+        "(jumps)",
+        "over;",
+        "lazy",
+        "dogs...",
+        "\"quoted\"",
+        "tab\there",
+        "new\nline",
+    ];
+    for db in [&lite.db, &postgres] {
+        let admin = admin(db);
+        db.write(|c| {
+            for n in 0..120_usize {
+                let pick = |k: usize| vocabulary[(n * 7 + k * 13 + n / 5) % vocabulary.len()];
+                let title = format!("{} {}", pick(1), pick(2)).replace(char::is_control, " ");
+                let content = (3..12).map(pick).collect::<Vec<_>>().join(" ");
+                domain::Post::create(
+                    c,
+                    &admin,
+                    &NewPostInput {
+                        title,
+                        content,
+                        author_id: None,
+                        published_at: None,
+                    },
+                )?;
+            }
+            Ok::<_, domain::Error>(())
+        })
+        .unwrap();
+    }
+    let admin = Actor::Member {
+        id: "admin".into(),
+        role: Role::Admin,
+    };
+    let found = |db: &Db, q: &str| -> BTreeSet<i64> {
+        let query = domain::SearchQuery::parse(q).unwrap();
+        let mut ids = BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = db
+                .read(|c| {
+                    domain::Post::search(
+                        c,
+                        &admin,
+                        &domain::PostFilter::default(),
+                        &query,
+                        cursor.as_deref(),
+                        100,
+                        Timestamp::now(),
+                    )
+                })
+                .unwrap();
+            ids.extend(page.items.iter().map(|h| h.post.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break ids,
+            }
+        }
+    };
+    let mut words: BTreeSet<String> = BTreeSet::new();
+    for entry in vocabulary {
+        for word in entry
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            words.insert(word.to_owned());
+            words.insert(word.to_lowercase());
+            words.insert(word.to_uppercase());
+        }
+    }
+    words.extend(
+        [
+            "cafe", "NAIVE", "creme", "brulee", "zurich", "uber", "deja", "sao",
+        ]
+        .map(String::from),
+    );
+    let mut matched = 0;
+    for word in &words {
+        let (on_sqlite, on_postgres) = (found(&lite.db, word), found(&postgres, word));
+        assert_eq!(on_sqlite, on_postgres, "{word:?}");
+        matched += usize::from(!on_sqlite.is_empty());
+    }
+    // Not a comparison of empty sets.
+    assert!(
+        matched > words.len() * 3 / 4,
+        "{matched} of {}",
+        words.len()
+    );
 }

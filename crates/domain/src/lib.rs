@@ -15,6 +15,7 @@ pub mod validate;
 
 pub use cursor::CursorError;
 pub use models::post::{NewPostInput, Post, PostChangesInput, PostFilter};
+pub use models::search::{Hit, QueryError, SearchQuery, Snippet};
 pub use models::token::{Authenticated, IssuedToken, Token};
 pub use models::user::{NewUserInput, User, UserChangesInput};
 pub use time::Timestamp;
@@ -147,6 +148,35 @@ pub(crate) mod test_support {
     use db::{AnyConnection, Database};
     use diesel::connection::SimpleConnection;
     use diesel_migrations::MigrationHarness;
+
+    use crate::{Actor, Role, Timestamp};
+
+    /// The "now" of the model tests.
+    pub const NOW: i64 = 1_800_000_000;
+
+    pub fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix(secs).unwrap()
+    }
+
+    pub fn member(id: &str, role: Role) -> Actor {
+        Actor::Member {
+            id: id.into(),
+            role,
+        }
+    }
+
+    /// Inserts the user `id` (`id@example.com`), created before [`NOW`].
+    pub fn user(conn: &mut crate::Connection, id: &str, role: Role) -> crate::User {
+        crate::models::user::NewUser {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            name: id.into(),
+            role,
+            created_at: at(NOW - 100),
+        }
+        .insert(conn)
+        .unwrap()
+    }
 
     /// A freshly migrated database of its own: a temporary SQLite file, or, when
     /// `TEST_DATABASE_URL` names a PostgreSQL server, a schema of its own there

@@ -14,12 +14,13 @@ use crate::openapi::{
     BadRequest, BodyTimeout, Forbidden, Internal, KeyConflict, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
-use crate::requests::{NewPostBody, PostChangesBody, PostQuery};
+use crate::requests::{NewPostBody, PostChangesBody, PostQuery, PostsRequest};
 use crate::routes::ServiceConfig;
 use crate::views::{self, PostPage};
 
 /// Posts the caller may see, newest id first: public ones for everyone, plus the
-/// caller's own drafts, or everything for an admin.
+/// caller's own drafts, or everything for an admin. With `q`, the ones that match,
+/// best match first, each with its `snippet`.
 #[utoipa::path(tag = "posts", params(PostQuery),
     security((), ("bearer" = [])),
     responses(
@@ -36,21 +37,40 @@ pub async fn list(
     query: Input<Query<PostQuery>>,
 ) -> ApiResult<Json<PostPage>> {
     let actor = auth.actor();
-    let (filter, page) = query?.into_inner().parse()?;
     let now = Timestamp::now();
-    let found = state
-        .read(move |conn| {
-            Post::list(
-                conn,
-                &actor,
-                &filter,
-                page.cursor.as_deref(),
-                page.limit,
-                now,
-            )
-        })
-        .await?;
-    Ok(Json(found.into()))
+    match query?.into_inner().parse()? {
+        PostsRequest::List(filter, page) => {
+            let found = state
+                .read(move |conn| {
+                    Post::list(
+                        conn,
+                        &actor,
+                        &filter,
+                        page.cursor.as_deref(),
+                        page.limit,
+                        now,
+                    )
+                })
+                .await?;
+            Ok(Json(found.into()))
+        }
+        PostsRequest::Search(filter, search, page) => {
+            let found = state
+                .read(move |conn| {
+                    Post::search(
+                        conn,
+                        &actor,
+                        &filter,
+                        &search,
+                        page.cursor.as_deref(),
+                        page.limit,
+                        now,
+                    )
+                })
+                .await?;
+            Ok(Json(found.into()))
+        }
+    }
 }
 
 /// One post, if the caller may see it (else 404).

@@ -14,4 +14,5 @@ mod operations;
 mod pagination;
 mod permissions;
 mod routes;
+mod search;
 mod tokens;

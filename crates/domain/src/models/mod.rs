@@ -3,6 +3,7 @@
 
 pub mod idempotency;
 pub mod post;
+pub mod search;
 pub mod token;
 pub mod user;
 

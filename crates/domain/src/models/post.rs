@@ -10,7 +10,7 @@ use crate::schema::{posts, users};
 use crate::validate::{Content, Title, ValidationErrors};
 use crate::{Actor, Connection, Error, Page, Result, Timestamp, cursor};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = posts, check_for_backend(Sqlite, Pg))]
 pub struct Post {
     pub id: i64,
@@ -285,34 +285,9 @@ impl Post {
 mod tests {
     use super::*;
     use crate::models::BoundLimit;
-    use crate::models::user::NewUser;
     use crate::test_support;
+    use crate::test_support::{NOW, at, member, user};
     use crate::{Role, User};
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn at(secs: i64) -> Timestamp {
-        Timestamp::from_unix(secs).unwrap()
-    }
-
-    fn member(id: &str, role: Role) -> Actor {
-        Actor::Member {
-            id: id.into(),
-            role,
-        }
-    }
-
-    fn user(conn: &mut Connection, id: &str, role: Role) -> User {
-        NewUser {
-            id: id.into(),
-            email: format!("{id}@example.com"),
-            name: id.into(),
-            role,
-            created_at: at(NOW - 100),
-        }
-        .insert(conn)
-        .unwrap()
-    }
 
     fn post(conn: &mut Connection, author: &str, published_at: Option<i64>) -> Post {
         Post::create(

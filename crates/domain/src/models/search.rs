@@ -1,0 +1,904 @@
+//! Full-text search over posts (`GET /posts?q=`): the query language (words, a
+//! prefix on the last word, "quoted phrases"), the expression each backend's index
+//! reads (FTS5 MATCH on SQLite, a tsquery on PostgreSQL) built from the extracted
+//! words only, the ranked keyset query under the visibility rules of every list,
+//! and the plain-text snippet with the ranges to highlight.
+//!
+//! The index itself is the migration's: `posts_fts` (FTS5, kept in step by
+//! triggers) on SQLite, the `posts_search_idx` GIN index on PostgreSQL. This
+//! module is the one place that queries it.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+
+use crate::models::per_backend;
+use crate::models::post::{Post, PostFilter};
+use crate::{Actor, Connection, Page, Result, Timestamp, cursor};
+
+/// Longest accepted query, in characters after trimming.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// How many ranked matches one request examines at most. Matches the caller may
+/// not see (another user's drafts) are skipped, so when the best matches are all
+/// invisible a page may come back short, even empty, with a `nextCursor` that
+/// resumes after the last match examined: the work per request stays bounded
+/// however many invisible matches rank first.
+pub const WINDOW: i64 = 1000;
+
+/// Title hits weigh this many times a content hit in SQLite's bm25.
+const TITLE_WEIGHT: f64 = 10.0;
+
+/// Why a `q` was refused; the message is shown to the caller as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub &'static str);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    /// A word; `prefix` for the last word typed outside quotes.
+    Word {
+        word: String,
+        prefix: bool,
+    },
+    Phrase(Vec<String>),
+}
+
+/// A parsed search: the words and phrases that must all match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    terms: Vec<Term>,
+}
+
+/// A word character, as SQLite's unicode61 tokenizer reads one (letters and
+/// digits); everything else separates words.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+impl SearchQuery {
+    /// Reads `q`: 1..=200 characters after trimming with at least one letter or
+    /// digit. Words match in any order; `"quoted words"` match as a phrase; the
+    /// last word outside quotes also matches as a prefix. Punctuation separates
+    /// words. Search operators that this API does not offer (FTS5's `NEAR(...)` and
+    /// column filters) and an unmatched `"` are refused rather than read as words,
+    /// so that nobody believes they took effect.
+    pub fn parse(raw: &str) -> Result<Self, QueryError> {
+        let q = raw.trim();
+        let chars = q.chars().count();
+        if chars == 0 {
+            return Err(QueryError("q must not be empty"));
+        }
+        if chars > MAX_QUERY_CHARS {
+            return Err(QueryError("q must be at most 200 characters"));
+        }
+        if !q.chars().any(is_word_char) {
+            return Err(QueryError("q must contain at least one letter or digit"));
+        }
+        if q.matches('"').count() % 2 == 1 {
+            return Err(QueryError(
+                "q has an unmatched double quote: quote a phrase on both sides",
+            ));
+        }
+        if has_near(q) {
+            return Err(QueryError(
+                "q: NEAR(...) is not supported; words match anywhere in a post, \"quoted words\" as a phrase",
+            ));
+        }
+        if has_column_filter(q) {
+            return Err(QueryError(
+                "q: column filters (title:, content:) are not supported; words match the title and the content",
+            ));
+        }
+        let mut terms = Vec::new();
+        for (n, part) in q.split('"').enumerate() {
+            let words: Vec<String> = words(part).map(|(_, _, w)| w.to_owned()).collect();
+            if n % 2 == 1 {
+                match words.len() {
+                    0 => {}
+                    1 => terms.extend(words.into_iter().map(|word| Term::Word {
+                        word,
+                        prefix: false,
+                    })),
+                    _ => terms.push(Term::Phrase(words)),
+                }
+            } else {
+                terms.extend(words.into_iter().map(|word| Term::Word {
+                    word,
+                    prefix: false,
+                }));
+            }
+        }
+        // As you type: the last word, unless a closing quote ended the query.
+        if !q.ends_with('"')
+            && let Some(Term::Word { prefix, .. }) = terms.last_mut()
+        {
+            *prefix = true;
+        }
+        Ok(Self { terms })
+    }
+
+    /// The FTS5 MATCH expression: every word double-quoted (a string to FTS5,
+    /// never syntax), `*` after the prefix word, terms joined by FTS5's implicit
+    /// AND. The words hold letters and digits only; quotes are doubled anyway.
+    pub fn fts5(&self) -> String {
+        let quote = |w: &str| format!("\"{}\"", w.replace('"', "\"\""));
+        self.terms
+            .iter()
+            .map(|term| match term {
+                Term::Word { word, prefix } => {
+                    format!("{}{}", quote(word), if *prefix { "*" } else { "" })
+                }
+                Term::Phrase(words) => quote(&words.join(" ")),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The PostgreSQL `to_tsquery` text: quoted lexemes joined by `&`, phrases by
+    /// `<->`, `:*` on the prefix word. The migration's fold (accents) and the
+    /// `simple` configuration (case) are applied to it in SQL, as to the posts.
+    pub fn tsquery(&self) -> String {
+        let quote = |w: &str| format!("'{}'", w.replace('\'', "''"));
+        self.terms
+            .iter()
+            .map(|term| match term {
+                Term::Word { word, prefix } => {
+                    format!("{}{}", quote(word), if *prefix { ":*" } else { "" })
+                }
+                Term::Phrase(words) => format!(
+                    "({})",
+                    words
+                        .iter()
+                        .map(|w| quote(w))
+                        .collect::<Vec<_>>()
+                        .join(" <-> ")
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+
+    /// True when `word` (folded) is one of the query's words, or starts with the
+    /// prefix word.
+    fn highlights(&self, folded: &str) -> bool {
+        self.terms.iter().any(|term| match term {
+            Term::Word { word, prefix } => {
+                let want = fold(word);
+                if *prefix {
+                    folded.starts_with(&want)
+                } else {
+                    folded == want
+                }
+            }
+            Term::Phrase(words) => words.iter().any(|w| fold(w) == folded),
+        })
+    }
+}
+
+/// `NEAR(` or `NEAR (`, FTS5's proximity operator, in capitals as FTS5 reads it.
+fn has_near(q: &str) -> bool {
+    q.match_indices("NEAR").any(|(at, _)| {
+        let before_ok = q[..at].chars().next_back().is_none_or(|c| !is_word_char(c));
+        before_ok && q[at + 4..].trim_start().starts_with('(')
+    })
+}
+
+/// `title:`, `content:` or `{title content}:`, FTS5's column filters.
+fn has_column_filter(q: &str) -> bool {
+    if q.contains("}:") || q.contains("} :") {
+        return true;
+    }
+    words(q).any(|(_, end, word)| {
+        let column = word.eq_ignore_ascii_case("title") || word.eq_ignore_ascii_case("content");
+        column && q[end..].trim_start().starts_with(':')
+    })
+}
+
+/// The words of `text`: (byte start, byte end, word).
+fn words(text: &str) -> impl Iterator<Item = (usize, usize, &str)> {
+    let mut rest = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while rest.peek().is_some_and(|&(_, c)| !is_word_char(c)) {
+            rest.next();
+        }
+        let &(start, _) = rest.peek()?;
+        let mut end = start;
+        while let Some(&(at, c)) = rest.peek() {
+            if !is_word_char(c) {
+                break;
+            }
+            end = at + c.len_utf8();
+            rest.next();
+        }
+        Some((start, end, &text[start..end]))
+    })
+}
+
+/// Latin letters with a canonical decomposition and the letter they fold to, as
+/// unicode61's `remove_diacritics 2` (and the PostgreSQL migration's
+/// `posts_search_fold`) fold them.
+const ACCENTED: &str = "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽž";
+const PLAIN: &str = "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaCcCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZz";
+
+/// A word as the index compares it: accents folded, lower-cased.
+fn fold(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            ACCENTED
+                .chars()
+                .position(|a| a == c)
+                .and_then(|at| PLAIN.chars().nth(at))
+                .unwrap_or(c)
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The passage of a hit that matched: plain text, and half-open ranges (in
+/// Unicode scalar values of `text`) of the words to highlight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub text: String,
+    pub highlights: Vec<(usize, usize)>,
+}
+
+/// Words of context kept before the first highlighted word, and words in all.
+const LEAD_WORDS: usize = 6;
+const SNIPPET_WORDS: usize = 30;
+const ELLIPSIS: &str = "…";
+
+impl Snippet {
+    /// The passage of the content around its first matching word, or the title
+    /// when only the title matched. Built from the stored text, so nothing but
+    /// that text (and an ellipsis where it was cut) is ever shown.
+    fn of(post: &Post, query: &SearchQuery) -> Self {
+        Self::passage(&post.content, query).unwrap_or_else(|| {
+            let mut title = Self::whole(&post.title, query);
+            if title.highlights.is_empty()
+                && let Some(start) = Self::passage_from(&post.content, 0, query)
+            {
+                // Matched by something this reading misses (a script unicode61
+                // folds further than `fold`): show the start of the content.
+                title = start;
+            }
+            title
+        })
+    }
+
+    fn whole(text: &str, query: &SearchQuery) -> Self {
+        Self {
+            text: text.to_owned(),
+            highlights: ranges(text, 0, query),
+        }
+    }
+
+    fn passage(content: &str, query: &SearchQuery) -> Option<Self> {
+        let first = words(content).position(|(_, _, w)| query.highlights(&fold(w)))?;
+        Self::passage_from(content, first.saturating_sub(LEAD_WORDS), query)
+    }
+
+    /// `SNIPPET_WORDS` words of `content` from word number `from`.
+    fn passage_from(content: &str, from: usize, query: &SearchQuery) -> Option<Self> {
+        let spans: Vec<(usize, usize)> = words(content)
+            .skip(from)
+            .take(SNIPPET_WORDS)
+            .map(|(s, e, _)| (s, e))
+            .collect();
+        let (&(start, _), &(_, end)) = (spans.first()?, spans.last()?);
+        let start = if from == 0 { 0 } else { start };
+        let end = if words(&content[end..]).next().is_none() {
+            content.len()
+        } else {
+            end
+        };
+        let lead = if start > 0 { ELLIPSIS } else { "" };
+        let tail = if end < content.len() { ELLIPSIS } else { "" };
+        let body = &content[start..end];
+        Some(Self {
+            text: format!("{lead}{body}{tail}"),
+            highlights: ranges(body, lead.chars().count(), query),
+        })
+    }
+}
+
+/// Ranges of the matching words of `text`, in characters, shifted by `offset`.
+fn ranges(text: &str, offset: usize, query: &SearchQuery) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut chars_before = 0;
+    let mut last_byte = 0;
+    for (start, end, word) in words(text) {
+        chars_before += text[last_byte..start].chars().count();
+        let len = word.chars().count();
+        if query.highlights(&fold(word)) {
+            out.push((offset + chars_before, offset + chars_before + len));
+        }
+        chars_before += len;
+        last_byte = end;
+    }
+    out
+}
+
+/// One post that matched, with the passage to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub post: Post,
+    pub snippet: Snippet,
+    /// Lower is better: SQLite's bm25, or minus PostgreSQL's `ts_rank`.
+    pub score: f64,
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(embed)]
+    post: Post,
+    #[diesel(sql_type = Double)]
+    score: f64,
+}
+
+#[derive(QueryableByName)]
+struct Examined {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Double)]
+    score: f64,
+}
+
+/// The ranked matches after a cursor, best first, at most `$4` of them: the
+/// window one request examines. `$1` is the backend's query text, `$2, $3` the
+/// cursor's (score, id). SQLite: bm25 over the FTS5 table. PostgreSQL: minus
+/// `ts_rank`, so that lower is better on both.
+const SQLITE_WINDOW: &str = "SELECT id, score FROM (\
+     SELECT rowid AS id, bm25(posts_fts, TITLE_WEIGHT, 1.0) AS score \
+     FROM posts_fts WHERE posts_fts MATCH $1) \
+     WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
+const POSTGRES_WINDOW: &str = "SELECT id, score FROM (\
+     SELECT id, -ts_rank(posts_search_document(title, content), query)::float8 AS score \
+     FROM posts, to_tsquery('simple'::regconfig, posts_search_fold($1)) AS query \
+     WHERE posts_search_document(title, content) @@ query) AS matches \
+     WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
+
+/// The visible posts of the window, best first: `$5` author filter, `$6` admin,
+/// `$7` now, `$8` the caller's id, `$9` the published filter, `$10` rows.
+const PAGE: &str = "SELECT p.id, p.title, p.content, p.author_id, p.published_at, w.score \
+     FROM (WINDOW) AS w JOIN posts AS p ON p.id = w.id \
+     WHERE ($5 IS NULL OR p.author_id = $5) \
+     AND ($6 OR (p.published_at IS NOT NULL AND p.published_at <= $7) OR p.author_id = $8) \
+     AND ($9 IS NULL OR $9 = (p.published_at IS NOT NULL AND p.published_at <= $7)) \
+     ORDER BY w.score, w.id LIMIT $10";
+
+/// The last match of a full window (`$5` = window - 1), where the next request
+/// resumes when the window held fewer visible posts than a page.
+const LAST_EXAMINED: &str = "SELECT w.id, w.score FROM (WINDOW) AS w \
+     ORDER BY w.score, w.id LIMIT 1 OFFSET $5";
+
+/// `sql` for this connection's backend: its window, and `?N` parameters on SQLite.
+fn dialect(conn: &Connection, sql: &str) -> String {
+    match conn {
+        db::AnyConnection::Pg(_) => sql.replace("WINDOW", POSTGRES_WINDOW),
+        db::AnyConnection::Sqlite(_) => sql
+            .replace(
+                "WINDOW",
+                &SQLITE_WINDOW.replace("TITLE_WEIGHT", &format!("{TITLE_WEIGHT:?}")),
+            )
+            .replace('$', "?"),
+    }
+}
+
+impl Post {
+    /// Posts `actor` may see that match `query`, best first (under `filter`, as
+    /// [`Post::list`]), paged by a cursor on (score, id). Each request examines
+    /// at most [`WINDOW`] matches after the cursor.
+    pub fn search(
+        conn: &mut Connection,
+        actor: &Actor,
+        filter: &PostFilter,
+        query: &SearchQuery,
+        cursor: Option<&str>,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<Page<Hit>> {
+        let limit = crate::clamp_limit(limit);
+        let (after_score, after_id) = match cursor {
+            Some(cursor) => cursor::decode_search(cursor)?,
+            None => (f64::NEG_INFINITY, i64::MIN),
+        };
+        if actor.id().is_none() && filter.published == Some(false) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let text = match conn {
+            db::AnyConnection::Pg(_) => query.tsquery(),
+            db::AnyConnection::Sqlite(_) => query.fts5(),
+        };
+        let page_sql = dialect(conn, PAGE);
+        let found: Vec<Found> = per_backend!(conn, |c| {
+            diesel::sql_query(&page_sql)
+                .bind::<Text, _>(&text)
+                .bind::<Double, _>(after_score)
+                .bind::<BigInt, _>(after_id)
+                .bind::<BigInt, _>(WINDOW)
+                .bind::<Nullable<Text>, _>(filter.author_id.as_deref())
+                .bind::<Bool, _>(actor.is_admin())
+                .bind::<BigInt, _>(now.unix())
+                .bind::<Nullable<Text>, _>(actor.id())
+                .bind::<Nullable<Bool>, _>(filter.published)
+                .bind::<BigInt, _>(limit + 1)
+                .load(c)
+        })?;
+        let full = usize::try_from(limit).unwrap_or(usize::MAX) < found.len();
+        let mut items: Vec<Hit> = found
+            .into_iter()
+            .map(|f| Hit {
+                snippet: Snippet::of(&f.post, query),
+                post: f.post,
+                score: f.score,
+            })
+            .collect();
+        let next_cursor = if full {
+            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            items
+                .last()
+                .map(|h| cursor::encode_search(h.score, h.post.id))
+        } else {
+            let last_sql = dialect(conn, LAST_EXAMINED);
+            let last: Option<Examined> = per_backend!(conn, |c| {
+                diesel::sql_query(&last_sql)
+                    .bind::<Text, _>(&text)
+                    .bind::<Double, _>(after_score)
+                    .bind::<BigInt, _>(after_id)
+                    .bind::<BigInt, _>(WINDOW)
+                    .bind::<BigInt, _>(WINDOW - 1)
+                    .get_result(c)
+                    .optional()
+            })?;
+            last.map(|e| cursor::encode_search(e.score, e.id))
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// Posts indexed per statement while rebuilding: each step reports progress.
+const REBUILD_BATCH: i64 = 20_000;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct LastId {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+}
+
+/// Rebuilds the search index from the posts, calling `progress(done, total)` as
+/// it goes; returns how many posts it indexed. Run it in one write transaction.
+/// SQLite: the FTS5 table is emptied, filled again in batches by id, and merged
+/// into one segment (`optimize`), which later searches read fastest.
+/// PostgreSQL: `REINDEX INDEX posts_search_idx` (one statement, no steps).
+pub fn rebuild(conn: &mut Connection, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+    let total: i64 = Post::count(conn)?;
+    let total = u64::try_from(total).unwrap_or_default();
+    progress(0, total);
+    match conn {
+        db::AnyConnection::Pg(c) => {
+            diesel::sql_query("REINDEX INDEX posts_search_idx").execute(c)?;
+        }
+        db::AnyConnection::Sqlite(c) => {
+            diesel::sql_query("INSERT INTO posts_fts (posts_fts) VALUES ('delete-all')")
+                .execute(c)?;
+            let (mut after, mut done) = (i64::MIN, 0_u64);
+            loop {
+                let last: LastId = diesel::sql_query(
+                    "SELECT max(id) AS id FROM (SELECT id FROM posts WHERE id > ? ORDER BY id LIMIT ?)",
+                )
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(REBUILD_BATCH)
+                .get_result(c)?;
+                let Some(last) = last.id else { break };
+                let added = diesel::sql_query(
+                    "INSERT INTO posts_fts (rowid, title, content) \
+                     SELECT id, title, content FROM posts WHERE id > ? AND id <= ?",
+                )
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(last)
+                .execute(c)?;
+                done += u64::try_from(added).unwrap_or_default();
+                progress(done, total.max(done));
+                after = last;
+            }
+            diesel::sql_query("INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
+                .execute(c)?;
+        }
+    }
+    progress(total, total);
+    Ok(total)
+}
+
+/// Checks that the search index matches the posts: `Ok(None)` when it does, else
+/// what is wrong. SQLite: FTS5's `integrity-check` against the posts (run it in a
+/// write transaction: FTS5 takes it as an insert). PostgreSQL: the index exists
+/// and is valid, and every post has a document in it.
+pub fn check(conn: &mut Connection) -> Result<Option<String>> {
+    match conn {
+        db::AnyConnection::Pg(c) => {
+            let valid: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
+                 WHERE i.relname = 'posts_search_idx' AND i.relnamespace = current_schema()::regnamespace \
+                 AND ix.indisvalid AND ix.indisready",
+            )
+            .get_result(c)?;
+            if valid.n != 1 {
+                return Ok(Some(
+                    "the index posts_search_idx is missing or invalid".into(),
+                ));
+            }
+            let posts: Count =
+                diesel::sql_query("SELECT count(*) AS n FROM posts").get_result(c)?;
+            let indexed: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM posts WHERE posts_search_document(title, content) IS NOT NULL",
+            )
+            .get_result(c)?;
+            Ok((posts.n != indexed.n)
+                .then(|| format!("{} posts, {} with a search document", posts.n, indexed.n)))
+        }
+        db::AnyConnection::Sqlite(c) => {
+            match diesel::sql_query(
+                "INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)",
+            )
+            .execute(c)
+            {
+                Ok(_) => Ok(None),
+                Err(diesel::result::Error::DatabaseError(_, info))
+                    if info.message().contains("malformed") =>
+                {
+                    Ok(Some(format!(
+                        "the search index does not match the posts ({})",
+                        info.message()
+                    )))
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::post::NewPost;
+    use crate::test_support::{NOW, at, member};
+    use crate::{Role, test_support};
+
+    fn users(conn: &mut Connection) {
+        for (id, role) in [
+            ("ann", Role::User),
+            ("bob", Role::User),
+            ("root", Role::Admin),
+        ] {
+            test_support::user(conn, id, role);
+        }
+    }
+
+    fn post(conn: &mut Connection, author: &str, title: &str, content: &str, public: bool) -> i64 {
+        NewPost {
+            title,
+            content,
+            author_id: author,
+            published_at: public.then(|| at(NOW - 10)),
+        }
+        .insert(conn)
+        .unwrap()
+        .id
+    }
+
+    fn search(conn: &mut Connection, actor: &Actor, q: &str) -> Vec<i64> {
+        search_with(conn, actor, q, PostFilter::default())
+    }
+
+    fn search_with(conn: &mut Connection, actor: &Actor, q: &str, filter: PostFilter) -> Vec<i64> {
+        let query = SearchQuery::parse(q).unwrap();
+        Post::search(conn, actor, &filter, &query, None, 100, at(NOW))
+            .unwrap()
+            .items
+            .iter()
+            .map(|h| h.post.id)
+            .collect()
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_with_a_reason() {
+        for (q, says) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("*", "letter or digit"),
+            ("\" * - ( )", "letter or digit"),
+            (&"a".repeat(201), "at most 200"),
+            (&"word ".repeat(2000), "at most 200"),
+            ("\"rust lang", "unmatched double quote"),
+            ("rust \"lang\" \"", "unmatched double quote"),
+            ("NEAR(rust lang)", "NEAR"),
+            ("a NEAR (b c)", "NEAR"),
+            ("title:rust", "column filters"),
+            ("Content : rust", "column filters"),
+            ("{title content}: rust", "column filters"),
+        ] {
+            let err = SearchQuery::parse(q).unwrap_err();
+            assert!(err.0.contains(says), "{q:?}: {err}");
+        }
+        // Words that merely look alike are words.
+        for q in [
+            "near the sea",
+            "NEARBY(x)",
+            "subtitle: no",
+            "12:30",
+            "c++",
+            "a*b",
+        ] {
+            assert!(SearchQuery::parse(q).is_ok(), "{q:?}");
+        }
+    }
+
+    #[test]
+    fn expressions_are_built_from_words_only() {
+        let q = SearchQuery::parse(r#"  Rust "Café au lait" OR x) AND(*NOT^ lo"#).unwrap();
+        assert_eq!(
+            q.fts5(),
+            r#""Rust" "Café au lait" "OR" "x" "AND" "NOT" "lo"*"#
+        );
+        assert_eq!(
+            q.tsquery(),
+            "'Rust' & ('Café' <-> 'au' <-> 'lait') & 'OR' & 'x' & 'AND' & 'NOT' & 'lo':*"
+        );
+        // A closing quote ends the typing: no prefix.
+        assert_eq!(
+            SearchQuery::parse(r#"rust "go""#).unwrap().fts5(),
+            r#""rust" "go""#
+        );
+        assert_eq!(SearchQuery::parse("it's").unwrap().fts5(), r#""it" "s"*"#);
+    }
+
+    #[test]
+    fn snippets_are_plain_text_with_character_ranges() {
+        let query = SearchQuery::parse("cafe lon").unwrap();
+        let words: Vec<String> = (0..80).map(|n| format!("w{n}")).collect();
+        let content = format!(
+            "{} <b>Café</b> in London; {}",
+            words[..20].join(" "),
+            words[20..].join(" ")
+        );
+        let hit = Post {
+            id: 1,
+            title: "Title".into(),
+            content,
+            author_id: "ann".into(),
+            published_at: None,
+        };
+        let snippet = Snippet::of(&hit, &query);
+        // Six words of lead ("b" of the markup is a word too), thirty in all.
+        assert!(snippet.text.starts_with("…w15 w16 "), "{}", snippet.text);
+        assert!(snippet.text.ends_with(" w39…"), "{}", snippet.text);
+        let marked: Vec<String> = snippet
+            .highlights
+            .iter()
+            .map(|&(s, e)| snippet.text.chars().skip(s).take(e - s).collect())
+            .collect();
+        assert_eq!(marked, ["Café", "London"]);
+        // Only the title matched: the whole title.
+        let query = SearchQuery::parse("title").unwrap();
+        let snippet = Snippet::of(&hit, &query);
+        assert_eq!(
+            (snippet.text.as_str(), snippet.highlights),
+            ("Title", vec![(0, 5)])
+        );
+    }
+
+    #[test]
+    fn ranks_title_over_content_folds_case_and_accents_and_types_ahead() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        let in_content = post(c, "ann", "Notes", "We ate at a café near the river", true);
+        let in_title = post(c, "ann", "The best CAFÉ", "A review of coffee places", true);
+        let rust = post(
+            c,
+            "bob",
+            "Rust ownership",
+            "Borrowing in Rust explained",
+            true,
+        );
+        let phrase = post(c, "bob", "Trains", "the quick brown fox jumps", true);
+        let scattered = post(c, "bob", "Foxes", "brown bears and a quick fox", true);
+        let anon = &Actor::Anonymous;
+        assert_eq!(search(c, anon, "cafe"), [in_title, in_content]);
+        assert_eq!(search(c, anon, "Café"), [in_title, in_content]);
+        assert_eq!(search(c, anon, "rus"), [rust]);
+        assert_eq!(search(c, anon, "owner rust"), Vec::<i64>::new());
+        assert_eq!(search(c, anon, "rust owner"), [rust]);
+        let mut both = search(c, anon, "quick fox");
+        both.sort_unstable();
+        assert_eq!(both, [phrase, scattered]);
+        assert_eq!(search(c, anon, "\"quick brown fox\""), [phrase]);
+        assert_eq!(search(c, anon, "zebra"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn visibility_and_filters_as_every_list() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        let a_pub = post(c, "ann", "kiwi", "", true);
+        let a_draft = post(c, "ann", "kiwi", "", false);
+        let b_pub = post(c, "bob", "kiwi", "", true);
+        let b_draft = post(c, "bob", "kiwi", "", false);
+        let sorted = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v
+        };
+        let ann = member("ann", Role::User);
+        let root = member("root", Role::Admin);
+        assert_eq!(sorted(search(c, &Actor::Anonymous, "kiwi")), [a_pub, b_pub]);
+        assert_eq!(sorted(search(c, &ann, "kiwi")), [a_pub, a_draft, b_pub]);
+        assert_eq!(
+            sorted(search(c, &root, "kiwi")),
+            [a_pub, a_draft, b_pub, b_draft]
+        );
+        let drafts = PostFilter {
+            published: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(search_with(c, &ann, "kiwi", drafts.clone()), [a_draft]);
+        assert!(search_with(c, &Actor::Anonymous, "kiwi", drafts).is_empty());
+        let by_bob = PostFilter {
+            author_id: Some("bob".into()),
+            published: Some(true),
+        };
+        assert_eq!(search_with(c, &root, "kiwi", by_bob), [b_pub]);
+    }
+
+    #[test]
+    fn pages_follow_the_rank_and_cover_every_hit_once() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        // Ties and different scores: the title repeats the word a varying number
+        // of times.
+        let mut all = Vec::new();
+        for n in 0..23 {
+            let title = "lemon ".repeat(n % 4 + 1);
+            all.push(post(c, "ann", &title, "a lemon tart", true));
+        }
+        let query = SearchQuery::parse("lemon").unwrap();
+        let filter = PostFilter::default();
+        let one_page =
+            Post::search(c, &Actor::Anonymous, &filter, &query, None, 100, at(NOW)).unwrap();
+        assert!(one_page.next_cursor.is_none());
+        let best_first: Vec<i64> = one_page.items.iter().map(|h| h.post.id).collect();
+        assert!(one_page.items.windows(2).all(|w| w[0].score <= w[1].score));
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = Post::search(
+                c,
+                &Actor::Anonymous,
+                &filter,
+                &query,
+                cursor.as_deref(),
+                5,
+                at(NOW),
+            )
+            .unwrap();
+            seen.extend(page.items.iter().map(|h| h.post.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, best_first);
+        all.sort_unstable();
+        seen.sort_unstable();
+        assert_eq!(seen, all);
+        let foreign = cursor::encode_post(3);
+        assert!(matches!(
+            Post::search(
+                c,
+                &Actor::Anonymous,
+                &filter,
+                &query,
+                Some(&foreign),
+                5,
+                at(NOW)
+            ),
+            Err(crate::Error::Cursor(_))
+        ));
+    }
+
+    /// Thousands of another user's drafts rank above the one public match: each
+    /// request examines one window of matches, so the first pages come back empty
+    /// with a cursor instead of walking every draft, and paging on finds the post.
+    #[test]
+    fn invisible_best_matches_bound_the_work_per_request() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        let drafts = usize::try_from(WINDOW).unwrap() * 3 + 500;
+        let rows: Vec<NewPost<'_>> = (0..drafts)
+            .map(|_| NewPost {
+                title: "secret plan",
+                content: "secret",
+                author_id: "bob",
+                published_at: None,
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            NewPost::insert_many(c, chunk).unwrap();
+        }
+        let public = post(c, "ann", "Notes", "a plan that is secret", true);
+        let query = SearchQuery::parse("secret").unwrap();
+        let mut cursor: Option<String> = None;
+        let mut requests = 0;
+        let found = loop {
+            requests += 1;
+            let page = Post::search(
+                c,
+                &Actor::Anonymous,
+                &PostFilter::default(),
+                &query,
+                cursor.as_deref(),
+                20,
+                at(NOW),
+            )
+            .unwrap();
+            if !page.items.is_empty() {
+                break page.items;
+            }
+            cursor = Some(
+                page.next_cursor
+                    .expect("an empty page of a bounded window resumes"),
+            );
+        };
+        assert_eq!(
+            found.iter().map(|h| h.post.id).collect::<Vec<_>>(),
+            [public]
+        );
+        // Each request examined at most one window: 3500 drafts take 4 requests.
+        assert_eq!(requests, drafts.div_ceil(usize::try_from(WINDOW).unwrap()));
+    }
+
+    /// A write that bypassed the triggers leaves the index behind: the check says
+    /// so, and a rebuild finds the post again.
+    #[test]
+    fn check_finds_a_stale_index_and_rebuild_repairs_it() {
+        use diesel::connection::SimpleConnection;
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        let before = post(c, "ann", "Quince jam", "", true);
+        assert_eq!(check(c).unwrap(), None);
+        let mut steps = Vec::new();
+        assert_eq!(
+            rebuild(c, &mut |done, total| steps.push((done, total))).unwrap(),
+            1
+        );
+        assert_eq!(steps.last(), Some(&(1, 1)));
+        if let db::AnyConnection::Sqlite(raw) = c {
+            raw.batch_execute(
+                "DROP TRIGGER posts_fts_after_insert; \
+                 INSERT INTO posts (title, content, author_id, published_at) \
+                 VALUES ('Quince tart', '', 'ann', 1)",
+            )
+            .unwrap();
+            assert_eq!(search(c, &Actor::Anonymous, "quince"), [before]);
+            let stale = check(c).unwrap().unwrap();
+            assert!(stale.contains("does not match"), "{stale}");
+            rebuild(c, &mut |_, _| {}).unwrap();
+        }
+        assert_eq!(check(c).unwrap(), None);
+        let mut found = search(c, &Actor::Anonymous, "quince");
+        found.sort_unstable();
+        assert_eq!(found.first(), Some(&before));
+    }
+}
