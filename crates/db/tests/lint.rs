@@ -181,24 +181,24 @@ fn a_down_that_is_empty_or_does_not_undo_up_is_refused() {
     );
 }
 
-/// The external-content full-text index the search work adds is linted like any
-/// other: its virtual table, shadow tables and triggers are compared up, down and
+/// An external-content full-text index (as the search migration makes) is linted
+/// like any other table: its virtual table, shadow tables and triggers are compared up, down and
 /// up, and its creation is not a finding.
 #[test]
 fn a_full_text_index_with_triggers_passes_and_one_left_behind_does_not() {
-    let up = "CREATE VIRTUAL TABLE `posts_fts` USING fts5(title, content, content='posts', content_rowid='id');
-CREATE TRIGGER `posts_fts_ai` AFTER INSERT ON `posts` BEGIN
-  INSERT INTO posts_fts(rowid, title, content) VALUES (new.id, new.title, new.content);
+    let up = "CREATE VIRTUAL TABLE `titles_fts` USING fts5(title, content, content='posts', content_rowid='id');
+CREATE TRIGGER `titles_fts_ai` AFTER INSERT ON `posts` BEGIN
+  INSERT INTO titles_fts(rowid, title, content) VALUES (new.id, new.title, new.content);
 END;
-CREATE TRIGGER `posts_fts_ad` AFTER DELETE ON `posts` BEGIN
-  INSERT INTO posts_fts(posts_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
+CREATE TRIGGER `titles_fts_ad` AFTER DELETE ON `posts` BEGIN
+  INSERT INTO titles_fts(titles_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
 END;
-INSERT INTO posts_fts(posts_fts) VALUES ('rebuild');";
+INSERT INTO titles_fts(titles_fts) VALUES ('rebuild');";
     let down =
-        "DROP TRIGGER `posts_fts_ad`;\nDROP TRIGGER `posts_fts_ai`;\nDROP TABLE `posts_fts`;";
+        "DROP TRIGGER `titles_fts_ad`;\nDROP TRIGGER `titles_fts_ai`;\nDROP TABLE `titles_fts`;";
     assert_eq!(with_migration(up, down, None), []);
-    let findings = with_migration(up, "DROP TABLE `posts_fts`;", None);
-    says(&findings, "trigger posts_fts_ad is left over");
+    let findings = with_migration(up, "DROP TABLE `titles_fts`;", None);
+    says(&findings, "trigger titles_fts_ad is left over");
 }
 
 #[test]
