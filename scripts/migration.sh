@@ -106,7 +106,10 @@ if [ ! -f "$schema" ] || [ ! -d migrations/sqlite ] || ! command -v "$diesel" >/
   empty_pair postgres "No schema.rs, migrations or diesel CLI to diff: write the SQL by hand."
   echo "no schema.rs, migrations or diesel CLI here: wrote an empty pair to fill by hand"
 else
-  printf '[print_schema]\nsqlite_integer_primary_key_is_bigint = true\nfilter = { except_tables = ["__drizzle_migrations"] }\n' \
+  # The project's own table filter (drizzle's bookkeeping, the search index's
+  # tables), so that what schema.rs leaves out is not read as dropped.
+  filter=$(grep -E '^filter *=' diesel.toml 2>/dev/null || echo 'filter = { except_tables = ["__drizzle_migrations"] }')
+  printf '[print_schema]\nsqlite_integer_primary_key_is_bigint = true\n%s\n' "$filter" \
     > "$scratch/diesel.toml"
   "$diesel" migration run --config-file "$scratch/diesel.toml" --migration-dir migrations/sqlite \
     --database-url "$scratch/sqlite.db" >/dev/null
