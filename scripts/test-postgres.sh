@@ -21,3 +21,4 @@ cargo test -p db --test backends
 cargo test -p web --test api
 cargo build --workspace --bins
 cargo test -p end-to-end --test postgres
+cargo test -p end-to-end --test move

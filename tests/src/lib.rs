@@ -12,6 +12,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -100,11 +101,7 @@ impl Sandbox {
     /// A direct connection to the file, for asserting on rows.
     pub fn conn(&self) -> SqliteConnection {
         let mut conn = SqliteConnection::establish(self.db_path().to_str().unwrap()).unwrap();
-        diesel::connection::SimpleConnection::batch_execute(
-            &mut conn,
-            "PRAGMA busy_timeout = 5000",
-        )
-        .unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
         conn
     }
 
@@ -352,4 +349,59 @@ pub fn integrity(conn: &mut SqliteConnection) -> String {
         .map(|r| r.integrity_check)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A PostgreSQL database of its own on the server `TEST_DATABASE_URL` names
+/// (`scripts/test-postgres.sh` sets it), dropped at the end.
+#[derive(Debug)]
+pub struct PgDatabase {
+    base: String,
+    pub name: String,
+    /// The URL of this database, password included.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// `None` without `TEST_DATABASE_URL`: the PostgreSQL tests then return early.
+    pub fn new() -> Option<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static MADE: AtomicU64 = AtomicU64::new(0);
+        let base = std::env::var("TEST_DATABASE_URL").ok()?.trim().to_owned();
+        if base.is_empty() {
+            return None;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "e2e_{}_{nanos}_{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        );
+        pg_admin(&base)
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        Some(Self { base, name, url })
+    }
+
+    /// A connection to the server's own database, for administering this one.
+    pub fn admin(&self) -> db::AnyConnection {
+        pg_admin(&self.base)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = self.admin().batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn pg_admin(base: &str) -> db::AnyConnection {
+    db::AnyConnection::open(&db::Database::Postgres(base.into())).unwrap()
 }

@@ -126,7 +126,7 @@ impl Progress {
             bar.set_position(done);
             return;
         }
-        let tenth = if total == 0 { 10 } else { done * 10 / total };
+        let tenth = (done * 10).checked_div(total).unwrap_or(10);
         if done == 0 {
             self.last_tenth = 0;
         } else if tenth > self.last_tenth {
