@@ -665,3 +665,74 @@ impl Table for KeyRow {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::user::NewUser;
+    use crate::{Role, Timestamp};
+
+    #[test]
+    fn row_hashes_tell_null_from_empty_and_where_values_split() {
+        let pairs = [
+            (vec![Value::Null], vec![Value::Text("")]),
+            (
+                vec![Value::Text("ab"), Value::Text("c")],
+                vec![Value::Text("a"), Value::Text("bc")],
+            ),
+            (vec![Value::Int(1)], vec![Value::Text("1")]),
+            (vec![Value::Int(0)], vec![Value::Null]),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(row_hash(&a), row_hash(&b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn a_summary_does_not_depend_on_row_order() {
+        let rows = [
+            [Value::Int(1), Value::Text("a")],
+            [Value::Int(2), Value::Null],
+        ];
+        let (mut forward, mut backward) = (Summary::default(), Summary::default());
+        rows.iter().for_each(|r| forward.add(r));
+        rows.iter().rev().for_each(|r| backward.add(r));
+        assert_eq!(forward, backward);
+        assert_eq!(forward.rows, 2);
+    }
+
+    #[test]
+    fn one_changed_cell_changes_its_table_checksum_only() {
+        let mut db = crate::test_support::db();
+        let conn = &mut db.conn;
+        NewUser {
+            id: "u1".into(),
+            email: "u1@example.com".into(),
+            name: "U".into(),
+            role: Role::User,
+            created_at: Timestamp::from_unix(1_700_000_000).unwrap(),
+        }
+        .insert(conn)
+        .unwrap();
+        for title in ["one", "two"] {
+            diesel::insert_into(posts::table)
+                .values((
+                    posts::title.eq(title),
+                    posts::content.eq(""),
+                    posts::author_id.eq("u1"),
+                ))
+                .execute(conn)
+                .unwrap();
+        }
+        let before = summaries(conn, 1).unwrap();
+        assert_eq!(before[1].rows, 2);
+        diesel::update(posts::table.filter(posts::title.eq("two")))
+            .set(posts::published_at.eq(Some(0_i64)))
+            .execute(conn)
+            .unwrap();
+        let after = summaries(conn, 1).unwrap();
+        assert_eq!(before[0], after[0], "users unchanged");
+        assert_eq!(before[1].rows, after[1].rows);
+        assert_ne!(before[1].checksum, after[1].checksum);
+    }
+}
