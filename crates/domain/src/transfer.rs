@@ -29,7 +29,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use diesel::sqlite::Sqlite;
 
 use crate::Connection;
-use crate::models::per_backend;
+use crate::models::insert_rows;
 use crate::schema::{idempotency_keys, posts, tokens, users};
 
 /// Rows per batch: the widest table has 7 columns, so a batch stays far below
@@ -503,9 +503,7 @@ impl Table for UserRow {
     }
 
     fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        per_backend!(conn, |c| diesel::insert_into(users::table)
-            .values(rows)
-            .execute(c))
+        insert_rows!(conn, users::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
@@ -546,9 +544,7 @@ impl Table for PostRow {
     }
 
     fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        per_backend!(conn, |c| diesel::insert_into(posts::table)
-            .values(rows)
-            .execute(c))
+        insert_rows!(conn, posts::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
@@ -594,9 +590,7 @@ impl Table for TokenRow {
     }
 
     fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        per_backend!(conn, |c| diesel::insert_into(tokens::table)
-            .values(rows)
-            .execute(c))
+        insert_rows!(conn, tokens::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
@@ -649,9 +643,7 @@ impl Table for KeyRow {
     }
 
     fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        per_backend!(conn, |c| diesel::insert_into(idempotency_keys::table)
-            .values(rows)
-            .execute(c))
+        insert_rows!(conn, idempotency_keys::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
