@@ -130,6 +130,28 @@ fn rows(url: &str) -> Vec<String> {
     all
 }
 
+/// The constraints and indexes of a PostgreSQL database, as their definitions.
+fn pg_schema(url: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Definition {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        definition: String,
+    }
+    let mut found: Vec<String> = diesel::sql_query(
+        "SELECT conname || ' ' || pg_get_constraintdef(oid) AS definition FROM pg_constraint \
+           WHERE connamespace = current_schema()::regnamespace \
+         UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+    )
+    .load::<Definition>(&mut open(url))
+    .unwrap()
+    .into_iter()
+    .map(|d| d.definition)
+    .collect();
+    found.sort();
+    assert!(found.iter().any(|d| d.contains("FOREIGN KEY")), "{found:?}");
+    found
+}
+
 /// A POST with an `Idempotency-Key`; returns the status and body.
 fn keyed_post(server: &Server, token: &str, key: &str, path: &str, body: &Value) -> (u16, Value) {
     let response = server
@@ -247,6 +269,12 @@ fn moves_every_row(source: &str, target: &str) {
     assert!(!said.contains(":app@"), "never the password: {said}");
     let copied = rows(target);
     assert_eq!(rows(source), copied);
+    if target.starts_with("postgres") {
+        // Foreign keys and indexes set aside for the load are all back.
+        let fresh = PgDatabase::new().unwrap();
+        succeeds(web(&s, &fresh.url, &["migrate"]));
+        assert_eq!(pg_schema(target), pg_schema(&fresh.url));
+    }
     assert!(copied.iter().any(|r| r.starts_with("idempotency_keys")));
 
     let source_server = s.serve(&[("DATABASE_URL", source)]);
