@@ -33,10 +33,12 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A temporary folder holding one database file.
+/// A temporary folder holding one database file, or the folder of a test whose
+/// database is a PostgreSQL database of its own ([`Sandbox::on_postgres`]).
 #[derive(Debug)]
 pub struct Sandbox {
     pub dir: TempDir,
+    pg: Option<PgDatabase>,
 }
 
 impl Default for Sandbox {
@@ -47,9 +49,40 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self {
+        Self::in_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// A sandbox in a folder of the caller's choosing (on a small disk, say).
+    pub fn in_dir(dir: TempDir) -> Self {
+        Self { dir, pg: None }
+    }
+
+    /// A sandbox on a PostgreSQL database of its own ([`PgDatabase`]); `None`
+    /// without `TEST_DATABASE_URL`.
+    pub fn on_postgres() -> Option<Self> {
+        Some(Self {
             dir: tempfile::tempdir().unwrap(),
+            pg: Some(PgDatabase::new()?),
+        })
+    }
+
+    /// True for a sandbox on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The `DATABASE_URL` its commands get: the file, or the PostgreSQL database.
+    pub fn database_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db_path().display().to_string(),
         }
+    }
+
+    /// A direct connection to the sandbox's database, whichever backend.
+    pub fn any_conn(&self) -> db::AnyConnection {
+        let database = self.database_url().parse::<db::Database>().unwrap();
+        db::AnyConnection::open(&database).unwrap()
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -66,7 +99,7 @@ impl Sandbox {
         let mut cmd = Command::new(bin(binary));
         cmd.args(args)
             .current_dir(self.dir.path())
-            .env("DATABASE_URL", self.db_path())
+            .env("DATABASE_URL", self.database_url())
             .env("BACKUP_DIR", self.backup_dir())
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn");
