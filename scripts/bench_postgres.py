@@ -45,7 +45,9 @@ def psql(url, *sql):
     args = ["psql", url, "-qtA", "-v", "ON_ERROR_STOP=1"]
     for statement in sql:
         args += ["-c", statement]
-    bench.run(args, stdout=subprocess.DEVNULL)
+    # No NOTICE about a database that was not there to drop.
+    env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
+    bench.run(args, stdout=subprocess.DEVNULL, env=env)
 
 
 def fresh_database(server_url):
@@ -65,11 +67,11 @@ def move(db, folder, url):
     return int(m.group(1)), float(m.group(2)), int(m.group(3))
 
 
-def loads(env, folder):
+def loads(env, folder, backend):
     server = bench.Server([str(bench.REL / "web"), "serve"], env, folder)
     out = {}
     for name, mode in LOADS:
-        bench.log(f"load: {name} ({env['DATABASE_URL'].split(':')[0]})...")
+        bench.log(f"load: {name} ({backend})...")
         out[name] = bench.wrk(server.port, mode)
     server.stop()
     return out
@@ -90,7 +92,7 @@ def measure(db, folder):
             rows, seconds, rate = move(db, folder, url)
             rounds.append({"rows": rows, "seconds": seconds, "rows_per_s": rate})
         # The last round's copy is the database the loads run on.
-        http = loads(bench.env_for(db, DATABASE_URL=url), folder)
+        http = loads(bench.env_for(db, DATABASE_URL=url), folder, "PostgreSQL")
         version = subprocess.run(["psql", server_url, "-qtA", "-c", "SHOW server_version"],
                                  text=True, capture_output=True).stdout.strip()
     finally:
@@ -151,7 +153,7 @@ def main():
         r["postgres"] = measure(db, folder)
         # The SQLite reference after PostgreSQL's loads, on the same demo rows (the
         # PostgreSQL copy was taken before any POST).
-        r["http"] = loads(bench.env_for(db), folder)
+        r["http"] = loads(bench.env_for(db), folder, "SQLite")
     evaluate(r)
     load = os.getloadavg()
     text = "\n".join(
