@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use db::{AnyConnection, Database};
 use diesel::prelude::*;
 use domain::schema::{idempotency_keys, posts, tokens, users};
-use end_to_end::{ADMIN_TOKEN, PgDatabase, Sandbox, Server};
+use end_to_end::{ADMIN_TOKEN, PgDatabase, Sandbox, Server, succeed};
 use serde_json::{Value, json};
 
 /// `web` with `source` as its database.
@@ -32,17 +32,6 @@ fn move_cmd(s: &Sandbox, source: &str, target: &str, args: &[&str]) -> Command {
     let mut cmd = web(s, source, &[&["move"], args].concat());
     cmd.env("MOVE_TO", target);
     cmd
-}
-
-fn succeeds(mut cmd: Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn stdout(out: &Output) -> String {
@@ -172,10 +161,10 @@ fn keyed_post(server: &Server, token: &str, key: &str, path: &str, body: &Value)
 /// idempotency key, and a deleted newest post, so that the id counter is past
 /// the largest id. Returns that deleted id.
 fn populate(s: &Sandbox, source: &str) -> i64 {
-    succeeds(web(s, source, &["migrate"]));
+    succeed(web(s, source, &["migrate"]));
     let mut seed = s.command("seed", &[]);
     seed.env("DATABASE_URL", source);
-    succeeds(seed);
+    succeed(seed);
     let server = s.serve(&[("DATABASE_URL", source)]);
     let admin = Some(ADMIN_TOKEN);
     let created = |path: &str, token: Option<&str>, body: Value| {
@@ -256,7 +245,7 @@ fn views(server: &Server) -> Value {
 fn moves_every_row(source: &str, target: &str) {
     let s = Sandbox::new();
     let deleted = populate(&s, source);
-    let moved = succeeds(move_cmd(&s, source, target, &[]));
+    let moved = succeed(move_cmd(&s, source, target, &[]));
     let said = stdout(&moved);
     for table in ["users", "posts", "tokens", "idempotency_keys"] {
         let line = said
@@ -272,7 +261,7 @@ fn moves_every_row(source: &str, target: &str) {
     if target.starts_with("postgres") {
         // Foreign keys and indexes set aside for the load are all back.
         let fresh = PgDatabase::new().unwrap();
-        succeeds(web(&s, &fresh.url, &["migrate"]));
+        succeed(web(&s, &fresh.url, &["migrate"]));
         assert_eq!(pg_schema(target), pg_schema(&fresh.url));
     }
     assert!(copied.iter().any(|r| r.starts_with("idempotency_keys")));
@@ -339,15 +328,15 @@ fn refuses_then_replaces(target: &str) {
     let source = s.db_path().display().to_string();
     populate(&s, &source);
 
-    succeeds(web(&s, target, &["migrate"]));
-    succeeds(web(&s, target, &["rollback"]));
+    succeed(web(&s, target, &["migrate"]));
+    succeed(web(&s, target, &["rollback"]));
     let said = Sandbox::fail(move_cmd(&s, &source, target, &[]));
     let last = end_to_end::migrations().pop().unwrap();
     assert!(
         said.contains("another schema version") && said.contains(&last),
         "{said}"
     );
-    let status = stdout(&succeeds(web(&s, target, &["status"])));
+    let status = stdout(&succeed(web(&s, target, &["status"])));
     assert!(
         status.contains(&format!("pending  {last}")),
         "untouched: {status}"
@@ -356,12 +345,12 @@ fn refuses_then_replaces(target: &str) {
     let users: i64 = users::table.count().get_result(&mut conn).unwrap();
     assert_eq!(users, 0, "nothing copied");
 
-    succeeds(web(&s, target, &["migrate"]));
-    succeeds(move_cmd(&s, &source, target, &[]));
+    succeed(web(&s, target, &["migrate"]));
+    succeed(move_cmd(&s, &source, target, &[]));
     let first = rows(target);
     let mut more = s.command("seed", &["--demo", "3", "7"]);
     more.env("DATABASE_URL", &source);
-    succeeds(more);
+    succeed(more);
 
     let said = Sandbox::fail(move_cmd(&s, &source, target, &[]));
     assert!(
@@ -370,7 +359,7 @@ fn refuses_then_replaces(target: &str) {
     );
     assert_eq!(rows(target), first, "a refused move changes nothing");
 
-    let replaced = succeeds(move_cmd(&s, &source, target, &["--replace"]));
+    let replaced = succeed(move_cmd(&s, &source, target, &["--replace"]));
     assert!(stdout(&replaced).contains("replaced"), "{replaced:?}");
     assert_eq!(rows(target), rows(&source));
 }
@@ -394,8 +383,8 @@ fn a_postgres_target_is_refused_at_another_version_or_with_rows_unless_replaced(
 fn interrupted(target: &str) {
     let s = Sandbox::new();
     let source = s.db_path().display().to_string();
-    succeeds(web(&s, &source, &["migrate"]));
-    succeeds(s.command("seed", &["--demo", "20", "20000"]));
+    succeed(web(&s, &source, &["migrate"]));
+    succeed(s.command("seed", &["--demo", "20", "20000"]));
 
     let mut child = move_cmd(&s, &source, target, &["--batch", "100"])
         .stdout(Stdio::null())
@@ -415,7 +404,7 @@ fn interrupted(target: &str) {
     child.wait().unwrap();
     assert_eq!(rows(target), Vec::<String>::new(), "killed after {line}");
 
-    succeeds(move_cmd(&s, &source, target, &[]));
+    succeed(move_cmd(&s, &source, target, &[]));
     assert_eq!(rows(target), rows(&source));
 }
 
@@ -440,10 +429,10 @@ fn writes_during_the_move(source: &str) {
     let s = Sandbox::new();
     let t = Sandbox::new();
     let target = t.db_path().display().to_string();
-    succeeds(web(&s, source, &["migrate"]));
+    succeed(web(&s, source, &["migrate"]));
     let mut seed = s.command("seed", &["--demo", "20", "20000"]);
     seed.env("DATABASE_URL", source);
-    succeeds(seed);
+    succeed(seed);
     let server = s.serve(&[("DATABASE_URL", source)]);
 
     let stop = AtomicBool::new(false);
@@ -476,7 +465,7 @@ fn writes_during_the_move(source: &str) {
             },
         );
         let before = acked.load(Ordering::Relaxed);
-        let moved = succeeds(move_cmd(&s, source, &target, &[]));
+        let moved = succeed(move_cmd(&s, source, &target, &[]));
         assert!(stdout(&moved).contains("verified"), "{moved:?}");
         let after = acked.load(Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
@@ -532,8 +521,8 @@ fn writes_to_a_live_postgres_source_are_copied_whole_or_not_at_all() {
 fn make_move_runs_nothing_from_its_target() {
     let s = Sandbox::new();
     let source = s.db_path().display().to_string();
-    succeeds(web(&s, &source, &["migrate"]));
-    succeeds(s.command("seed", &[]));
+    succeed(web(&s, &source, &["migrate"]));
+    succeed(s.command("seed", &[]));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();

@@ -108,14 +108,7 @@ impl Sandbox {
 
     /// Runs a binary to completion; panics with its output if it fails.
     pub fn run(&self, binary: &str, args: &[&str]) -> Output {
-        let out = self.command(binary, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{binary} {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        succeed(self.command(binary, args))
     }
 
     /// Runs a command that must fail; returns what it said on stderr.
@@ -165,6 +158,18 @@ impl Sandbox {
             .envs(extra_env.iter().copied());
         Self::fail(cmd)
     }
+}
+
+/// Runs `cmd` to completion; panics with its output if it fails.
+pub fn succeed(mut cmd: Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Polls `probe` every few milliseconds until it returns `Ok`. When `limit` passes

@@ -181,12 +181,7 @@ pub fn move_data(
             }
             let replaced = empty_target(dst, target, options.replace)?;
             let set_aside = set_aside_checks(dst)?;
-            let totals = [
-                UserRow::count(src)?,
-                PostRow::count(src)?,
-                TokenRow::count(src)?,
-                KeyRow::count(src)?,
-            ];
+            let totals = counts(src)?;
             let sources = [
                 copy_table::<UserRow>(src, dst, batch, totals[0], &mut *progress)?,
                 copy_table::<PostRow>(src, dst, batch, totals[1], &mut *progress)?,
@@ -282,12 +277,7 @@ fn empty_target(conn: &mut Connection, target: &Db, replace: bool) -> Result<u64
     let held: Vec<(&str, i64)> = TABLES
         .iter()
         .copied()
-        .zip([
-            UserRow::count(conn)?,
-            PostRow::count(conn)?,
-            TokenRow::count(conn)?,
-            KeyRow::count(conn)?,
-        ])
+        .zip(counts(conn)?)
         .filter(|(_, rows)| *rows > 0)
         .collect();
     if held.is_empty() {
@@ -374,25 +364,25 @@ fn copy_table<T: Table>(
     progress: Progress<'_>,
 ) -> Result<Summary, MoveError> {
     let total = u64::try_from(total).unwrap_or(0);
-    let mut summary = Summary::default();
     progress(T::NAME, 0, total);
-    let mut after: Option<T> = None;
-    loop {
-        let rows = T::page(src, after.as_ref(), batch)?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            summary.add(&row.values());
-        }
-        T::insert(dst, &rows)?;
+    walk::<T, MoveError>(src, batch, |rows, summary| {
+        T::insert(dst, rows)?;
         progress(T::NAME, summary.rows, total.max(summary.rows));
-        after = rows.into_iter().last();
-    }
-    Ok(summary)
+        Ok(())
+    })
 }
 
 fn summarise<T: Table>(conn: &mut Connection, batch: usize) -> QueryResult<Summary> {
+    walk::<T, _>(conn, batch, |_, _| Ok(()))
+}
+
+/// Reads every row of `T` in keyset-ordered batches into a summary, handing
+/// each batch to `each` with the summary so far.
+fn walk<T: Table, E: From<diesel::result::Error>>(
+    conn: &mut Connection,
+    batch: usize,
+    mut each: impl FnMut(&[T], &Summary) -> Result<(), E>,
+) -> Result<Summary, E> {
     let mut summary = Summary::default();
     let mut after: Option<T> = None;
     loop {
@@ -403,8 +393,19 @@ fn summarise<T: Table>(conn: &mut Connection, batch: usize) -> QueryResult<Summa
         for row in &rows {
             summary.add(&row.values());
         }
+        each(&rows, &summary)?;
         after = rows.into_iter().last();
     }
+}
+
+/// Rows of each data table, in [`TABLES`] order.
+fn counts(conn: &mut Connection) -> QueryResult<[i64; 4]> {
+    Ok([
+        UserRow::count(conn)?,
+        PostRow::count(conn)?,
+        TokenRow::count(conn)?,
+        KeyRow::count(conn)?,
+    ])
 }
 
 /// The highest post id the source ever handed out: its largest id, or more when
@@ -526,6 +527,43 @@ trait Table: Sized {
     fn values(&self) -> Vec<Value<'_>>;
 }
 
+/// The parts of a [`Table`] impl that only name the table: its name, its count,
+/// and the insert of a batch.
+macro_rules! table_basics {
+    ($table:ident) => {
+        const NAME: &'static str = stringify!($table);
+
+        fn count(conn: &mut Connection) -> QueryResult<i64> {
+            $table::table.count().get_result(conn)
+        }
+
+        fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
+            insert_rows!(conn, $table::table, rows)
+        }
+    };
+}
+
+/// [`Table::page`] of a table keyed by a text `id`.
+macro_rules! text_id_pages {
+    ($table:ident) => {
+        fn page(
+            conn: &mut Connection,
+            after: Option<&Self>,
+            rows: usize,
+        ) -> QueryResult<Vec<Self>> {
+            let mut query = $table::table
+                .select(Self::as_select())
+                .order($table::id)
+                .limit(limit(rows))
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter($table::id.gt(after.id.clone()));
+            }
+            query.load(conn)
+        }
+    };
+}
+
 fn limit(rows: usize) -> i64 {
     i64::try_from(rows).unwrap_or(i64::MAX)
 }
@@ -541,27 +579,8 @@ struct UserRow {
 }
 
 impl Table for UserRow {
-    const NAME: &'static str = "users";
-
-    fn count(conn: &mut Connection) -> QueryResult<i64> {
-        users::table.count().get_result(conn)
-    }
-
-    fn page(conn: &mut Connection, after: Option<&Self>, rows: usize) -> QueryResult<Vec<Self>> {
-        let mut query = users::table
-            .select(Self::as_select())
-            .order(users::id)
-            .limit(limit(rows))
-            .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(users::id.gt(after.id.clone()));
-        }
-        query.load(conn)
-    }
-
-    fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        insert_rows!(conn, users::table, rows)
-    }
+    table_basics!(users);
+    text_id_pages!(users);
 
     fn values(&self) -> Vec<Value<'_>> {
         vec![
@@ -585,11 +604,7 @@ struct PostRow {
 }
 
 impl Table for PostRow {
-    const NAME: &'static str = "posts";
-
-    fn count(conn: &mut Connection) -> QueryResult<i64> {
-        posts::table.count().get_result(conn)
-    }
+    table_basics!(posts);
 
     fn page(conn: &mut Connection, after: Option<&Self>, rows: usize) -> QueryResult<Vec<Self>> {
         posts::table
@@ -598,10 +613,6 @@ impl Table for PostRow {
             .order(posts::id)
             .limit(limit(rows))
             .load(conn)
-    }
-
-    fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        insert_rows!(conn, posts::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
@@ -628,27 +639,8 @@ struct TokenRow {
 }
 
 impl Table for TokenRow {
-    const NAME: &'static str = "tokens";
-
-    fn count(conn: &mut Connection) -> QueryResult<i64> {
-        tokens::table.count().get_result(conn)
-    }
-
-    fn page(conn: &mut Connection, after: Option<&Self>, rows: usize) -> QueryResult<Vec<Self>> {
-        let mut query = tokens::table
-            .select(Self::as_select())
-            .order(tokens::id)
-            .limit(limit(rows))
-            .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(tokens::id.gt(after.id.clone()));
-        }
-        query.load(conn)
-    }
-
-    fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        insert_rows!(conn, tokens::table, rows)
-    }
+    table_basics!(tokens);
+    text_id_pages!(tokens);
 
     fn values(&self) -> Vec<Value<'_>> {
         vec![
@@ -675,11 +667,7 @@ struct KeyRow {
 }
 
 impl Table for KeyRow {
-    const NAME: &'static str = "idempotency_keys";
-
-    fn count(conn: &mut Connection) -> QueryResult<i64> {
-        idempotency_keys::table.count().get_result(conn)
-    }
+    table_basics!(idempotency_keys);
 
     fn page(conn: &mut Connection, after: Option<&Self>, rows: usize) -> QueryResult<Vec<Self>> {
         let mut query = idempotency_keys::table
@@ -697,10 +685,6 @@ impl Table for KeyRow {
             );
         }
         query.load(conn)
-    }
-
-    fn insert(conn: &mut Connection, rows: &[Self]) -> QueryResult<usize> {
-        insert_rows!(conn, idempotency_keys::table, rows)
     }
 
     fn values(&self) -> Vec<Value<'_>> {
