@@ -553,3 +553,16 @@ fn make_move_runs_nothing_from_its_target() {
         rows(&source)
     );
 }
+
+/// A SQLite target that a server is serving is not filled under it.
+#[test]
+fn a_served_sqlite_target_is_refused() {
+    let s = Sandbox::new();
+    let source = s.database_url();
+    populate(&s, &source);
+    let t = Sandbox::new();
+    t.prepare();
+    let _server = t.serve(&[]);
+    let said = Sandbox::fail(move_cmd(&s, &source, &t.database_url(), &[]));
+    assert!(said.contains("in use by a running server"), "{said}");
+}
