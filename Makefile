@@ -9,6 +9,7 @@ BIN     := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
 CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 
 .DEFAULT_GOAL := help
+.PHONY: redo reset
 .PHONY: help build run migrate rollback status migration seed demo schema schema-check \
         test test-postgres lint fmt backup restore bench postgres clean-data
 
@@ -16,7 +17,7 @@ help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the binaries (release unless PROFILE=debug)
-	$(CARGO) build $(CARGO_PROFILE) -p web -p seed
+	$(CARGO) build $(CARGO_PROFILE) -p web -p seed -p studio
 
 # Readable by its owner only: it holds ADMIN_TOKEN.
 .env:
@@ -28,11 +29,18 @@ run: build ## fresh clone to a running server: build, migrate, seed, serve on BI
 	$(BIN)/seed
 	$(BIN)/web serve
 
-migrate: build ## apply pending migrations (prints what it applied)
-	$(BIN)/web migrate
+migrate: build ## apply pending migrations; check=1 rehearses them on a copy instead
+	$(BIN)/web migrate $(if $(filter 1,$(check)),--dry-run)
 
-rollback: build ## revert the last migration
-	$(BIN)/web rollback
+rollback: build ## revert the last migration, after a verified backup (force=1 for the first)
+	$(BIN)/web rollback $(if $(filter 1,$(force)),--force) $(if $(filter 1,$(dumped)),--dumped)
+
+redo: build ## revert and re-apply the last migration, after a verified backup
+	$(BIN)/web redo $(if $(filter 1,$(force)),--force) $(if $(filter 1,$(dumped)),--dumped)
+
+reset: build ## back up, re-create, migrate and seed the database (force=1 if it holds data)
+	$(BIN)/web reset $(if $(filter 1,$(force)),--force)
+	$(BIN)/seed
 
 status: build ## list applied and pending migrations
 	$(BIN)/web status
@@ -41,16 +49,10 @@ status: build ## list applied and pending migrations
 # `name='x"; rm -rf ~; "'` runs nothing (as with restore's file=).
 unexport name
 migration: export MIGRATION_NAME = $(value name)
-migration: ## create an empty migration for both backends: make migration name=add_tags
+migration: ## new migration for both backends, its SQL from schema.rs's difference: make migration name=add_tags
 	@test -n "$$MIGRATION_NAME" || { echo "usage: make migration name=what_it_does"; exit 2; }
 	@printf '%s\n' "$$MIGRATION_NAME" | grep -Eqx '[a-z0-9_]+' || { echo "name: lower-case letters, digits and _ only"; exit 2; }
-	@version=$$(date -u +%Y-%m-%d-%H%M%S)_$$MIGRATION_NAME; \
-	  for backend in sqlite postgres; do \
-	    dir=migrations/$$backend/$$version; mkdir -p $$dir; \
-	    printf -- '-- %s (%s): up\n' "$$MIGRATION_NAME" $$backend > $$dir/up.sql; \
-	    printf -- '-- %s (%s): down (undo up.sql)\n' "$$MIGRATION_NAME" $$backend > $$dir/down.sql; \
-	  done; \
-	  echo "created migrations/{sqlite,postgres}/$$version (the same change in each); then: make migrate schema"
+	@$(ROOT)scripts/migration.sh
 
 seed: build ## idempotent: the admin user and, with ADMIN_TOKEN, its token
 	$(BIN)/seed
@@ -108,6 +110,11 @@ test-postgres: ## the tests that run on PostgreSQL (starts and stops a local ser
 
 postgres: ## start a local PostgreSQL (under target/pg) and print its DATABASE_URL
 	@scripts/postgres.sh start
+
+.PHONY: studio
+studio: ## the data browser on STUDIO_BIND (127.0.0.1:4983); write=1 allows edits; prints a one-time login URL
+	$(CARGO) build $(CARGO_PROFILE) -p studio
+	$(BIN)/studio $(if $(filter 1 true yes,$(write)),--write,)
 
 bench: ## release build, demo data, load test with references; appends to BENCHMARKS.md
 	scripts/bench.py

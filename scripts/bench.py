@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import bench_postgres
+import bench_studio
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
@@ -295,6 +296,8 @@ def main():
                for name in results["scale_rounds"][0][size]}
         for size in results["scale_rounds"][0]}
 
+    results["studio"] = bench_studio.measure()
+
     evaluate(results)
     record(results)
     return 0 if all(t["pass"] for t in results["targets"]) or not os.environ.get("BENCH_STRICT") else 1
@@ -340,6 +343,7 @@ def evaluate(r):
         t.append({"name": f"{name}: p50 at 1M vs 10k posts, median round (range)",
                   "value": f"{q:.2f}x ({low:.2f}-{high:.2f}x)", "target": "<= 1.3x",
                   "pass": q <= 1.3})
+    t.extend(bench_studio.evaluate(r["studio"]))
     t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
               "target": "< 100 ms", "pass": r["startup_ms"] < 100})
     bench_postgres.evaluate(r)
@@ -363,6 +367,7 @@ def record(r):
     small, large = r["scale_p50_us"][str(SCALE_SMALL)], r["scale_p50_us"][str(SCALE_LARGE)]
     for name in small:
         lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
+    lines += bench_studio.record_lines(r["studio"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tests that run on PostgreSQL: starts the local cluster of scripts/postgres.sh
 # (installing PostgreSQL when it is missing), runs the domain tests, the db
-# crate's backend tests, the API tests and the end-to-end tests of the binaries
+# crate's backend tests, the API tests, the studio's tests and the end-to-end tests of the binaries
 # against it with TEST_DATABASE_URL set (each test makes a schema or a database
 # of its own), and stops the cluster again unless it was already running.
 set -euo pipefail
@@ -19,6 +19,7 @@ echo "PostgreSQL tests on $url"
 cargo test -p domain --lib
 cargo test -p db --test backends
 cargo test -p web --test api
+cargo test -p studio --test studio
 cargo build --workspace --bins
 cargo test -p end-to-end --test postgres
 cargo test -p end-to-end --test move

@@ -89,7 +89,7 @@ fn migrate_and_rollback_refuse_while_a_server_runs_even_through_a_symlink() {
 
     let server = s.serve(&[]);
     for path in &paths {
-        for command in ["migrate", "rollback"] {
+        for command in ["migrate", "rollback", "redo", "reset"] {
             let mut cmd = s.command("web", &[command]);
             cmd.env("DATABASE_URL", path);
             let err = Sandbox::fail(cmd);

@@ -83,6 +83,8 @@ fn env_example_and_help_list_the_same_variables_and_defaults() {
     let documented = documented();
     let serve = help("web", &["serve"]);
     let seed = help("seed", &[]);
+    let studio = help("studio", &[]);
+    assert!(studio.contains_key("STUDIO_BIND"), "{studio:?}");
     for key in [
         "DATABASE_URL",
         "BIND",
@@ -98,11 +100,12 @@ fn env_example_and_help_list_the_same_variables_and_defaults() {
     assert!(seed.contains_key("ADMIN_TOKEN"), "{seed:?}");
 
     for (key, value) in &documented {
-        let shown = serve.get(key).or_else(|| seed.get(key));
+        let shown = serve
+            .get(key)
+            .or_else(|| seed.get(key))
+            .or_else(|| studio.get(key));
         let Some(default) = shown else {
-            panic!(
-                "{key} is in .env.example but neither web serve --help nor seed --help lists it"
-            );
+            panic!("{key} is in .env.example but no --help (web serve, seed, studio) lists it");
         };
         if let (Some(value), Some(default)) = (value, default) {
             assert_eq!(
@@ -122,6 +125,7 @@ fn env_example_and_help_list_the_same_variables_and_defaults() {
         ("web", &["backup"]),
         ("web", &["restore"]),
         ("seed", &[]),
+        ("studio", &[]),
     ] {
         shown.extend(help(binary, args).into_keys());
     }

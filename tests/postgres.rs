@@ -116,7 +116,8 @@ fn the_binaries_serve_the_api_on_postgres() {
     }
     assert!(!s.backup_dir().exists(), "nothing half-done");
 
-    let mut cmd = s.command("web", &["rollback"]);
+    // Rollback takes no backup on PostgreSQL: it runs once told a pg_dump was taken.
+    let mut cmd = s.command("web", &["rollback", "--dumped"]);
     cmd.envs(env);
     let rolled = cmd.output().unwrap();
     assert!(rolled.status.success(), "{rolled:?}");
@@ -303,4 +304,75 @@ fn two_servers_on_one_database_serve_the_same_rows() {
         }
         assert_eq!(listed, clients * rounds, "both servers list every post");
     }
+}
+
+/// The schema commands on PostgreSQL: two `migrate` runs started at once apply
+/// each migration once (an advisory lock, taken before reading what is pending),
+/// `--dry-run` rolls back, `rollback` wants a pg_dump first, `reset` names the
+/// tools to use instead.
+#[test]
+fn schema_commands_on_postgres() {
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let env = [("DATABASE_URL", pg.url.as_str())];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            s.command("web", &["migrate"])
+                .envs(env)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied: Vec<String> = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        applied.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once(": applied ").map(|(_, n)| n.to_owned())),
+        );
+    }
+    applied.sort();
+    let all = end_to_end::migrations();
+    assert_eq!(applied, all);
+    let newest = all.last().unwrap();
+
+    let mut cmd = s.command("web", &["rollback"]);
+    cmd.envs(env);
+    let err = Sandbox::fail(cmd);
+    assert!(err.contains("pg_dump") && err.contains("dumped=1"), "{err}");
+    let out = s
+        .command("web", &["rollback", "--dumped"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("reverted {newest}")));
+
+    let out = s
+        .command("web", &["migrate", "--dry-run"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(newest.as_str()) && text.contains("rolled back"),
+        "{text}"
+    );
+    let status = s.command("web", &["status"]).envs(env).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains(&format!("pending  {newest}")),
+        "the rehearsal applied nothing: {status:?}"
+    );
+
+    let mut cmd = s.command("web", &["reset"]);
+    cmd.envs(env);
+    let err = Sandbox::fail(cmd);
+    assert!(err.contains("pg_dump"), "{err}");
 }

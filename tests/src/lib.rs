@@ -204,7 +204,8 @@ pub fn migrations() -> Vec<String> {
     found.iter().map(|m| m.name().to_string()).collect()
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -51,23 +51,37 @@ pub struct Backup {
 /// Progress of a long step: `(step, done, total)` in bytes.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
-fn table_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, Error> {
-    let names: Vec<TextRow> = diesel::sql_query(
+pub(crate) fn table_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, Error> {
+    count_rows(
+        conn,
         "SELECT name AS value FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )
-    .load(conn)?;
+}
+
+/// Rows of each table `tables` (a query of `value` rows) names, on either backend.
+pub(crate) fn count_rows<C>(conn: &mut C, tables: &str) -> Result<Vec<(String, i64)>, Error>
+where
+    C: Connection,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, TextRow>
+        + diesel::query_dsl::LoadQuery<'static, C, CountRow>,
+{
+    let names: Vec<TextRow> = diesel::sql_query(tables).load(conn)?;
     names
         .into_iter()
         .map(|t| {
             let quoted = t.value.replace('"', "\"\"");
-            let count: i64 = diesel::select(diesel::dsl::sql::<BigInt>(&format!(
-                "(SELECT count(*) FROM \"{quoted}\")"
-            )))
-            .get_result(conn)?;
-            Ok((t.value, count))
+            let rows: Vec<CountRow> =
+                diesel::sql_query(format!("SELECT count(*) AS n FROM \"{quoted}\"")).load(conn)?;
+            Ok((t.value, rows.first().map_or(0, |r| r.n)))
         })
         .collect()
+}
+
+#[derive(QueryableByName)]
+pub(crate) struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 /// Runs `work` while a watcher reports how far `growing` has grown toward `total`.

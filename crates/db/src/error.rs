@@ -66,6 +66,12 @@ pub enum Error {
     #[error("migration failed: {0}")]
     Migration(String),
 
+    /// A schema command stopped before changing anything: what it would do loses
+    /// data it was not told to lose (`force`, `loses_data`), or has nothing to
+    /// work on. The message says how to go on.
+    #[error("{0}")]
+    Refused(String),
+
     #[error("backup: {0}")]
     Backup(String),
 

@@ -28,7 +28,12 @@
 //!   full.
 //! - [`Db::migrator`] runs the service's embedded migrations (one set per
 //!   backend, [`Migrations`], or one portable set): pending, revert last, status,
-//!   and a refusal to use a database that a newer build migrated.
+//!   and a refusal to use a database that a newer build migrated;
+//!   [`Migrator::rehearse`] runs the pending ones on a copy (a `VACUUM INTO`
+//!   snapshot, or a PostgreSQL transaction rolled back) and reports rows lost. A
+//!   migration's `metadata.toml` may declare the data it means to lose and a
+//!   SQLite table rebuild, run with foreign keys off ([`Declaration`]);
+//!   [`lint`] checks a folder of migrations before they run anywhere.
 //! - [`restrict_new_files`], called first in `main`, keeps the database, its
 //!   companions and backups readable by their owner only.
 //!
@@ -56,9 +61,11 @@ mod connection;
 mod error;
 mod executor;
 mod files;
+pub mod lint;
 mod lock;
 mod migrate;
 mod pool;
+mod rehearse;
 mod restore;
 mod retention;
 mod verify;
@@ -74,8 +81,11 @@ pub use error::{Error, Result, is_busy, is_disk_full};
 pub use executor::Executor;
 pub use files::restrict_new_files;
 pub use lock::ServerLock;
-pub use migrate::{MigrationStatus, Migrations, Migrator};
+pub use migrate::{
+    Declaration, MigrationDirs, MigrationSet, MigrationStatus, Migrations, Migrator, Source,
+};
 pub use pool::{Db, PooledConnection, pg_setting, pragma};
+pub use rehearse::{Counts, Lost, Rehearsal, Step};
 pub use restore::{Restored, restore};
 pub use retention::{latest_backup, list_backups};
 pub use verify::verify_backup;
@@ -91,4 +101,11 @@ use diesel_migrations::embed_migrations;
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: embed_migrations!("../../migrations/sqlite"),
     postgres: embed_migrations!("../../migrations/postgres"),
+    sqlite_metadata: metadata::SQLITE_METADATA,
+    postgres_metadata: metadata::POSTGRES_METADATA,
 };
+
+/// The `metadata.toml` of each migration that has one, embedded by `build.rs`.
+mod metadata {
+    include!(concat!(env!("OUT_DIR"), "/metadata.rs"));
+}

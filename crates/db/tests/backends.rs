@@ -493,3 +493,102 @@ fn racing_writers_on_postgres_keep_the_check_then_write_rules() {
         }
     }
 }
+
+/// Everything a PostgreSQL schema holds that a migration may make, each as one
+/// line: columns (generated ones with their expression), indexes, constraints,
+/// triggers and functions.
+fn postgres_objects(conn: &mut AnyConnection) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let lines: Vec<Line> = diesel::sql_query(
+        "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' \
+           || is_nullable || ' ' || coalesce(column_default, '') || ' ' \
+           || coalesce(generation_expression, '') AS line \
+         FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name != '__diesel_schema_migrations' \
+         UNION ALL SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes \
+         WHERE schemaname = current_schema() AND tablename != '__diesel_schema_migrations' \
+         UNION ALL SELECT 'constraint ' || c.conrelid::regclass::text || ' ' || c.conname || ' ' \
+           || pg_get_constraintdef(c.oid) FROM pg_constraint c \
+         WHERE c.connamespace = current_schema()::regnamespace \
+           AND c.conrelid::regclass::text != '__diesel_schema_migrations' \
+         UNION ALL SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t \
+         JOIN pg_class r ON r.oid = t.tgrelid \
+         WHERE NOT t.tgisinternal AND r.relnamespace = current_schema()::regnamespace \
+         UNION ALL SELECT 'function ' || p.proname || ' ' || pg_get_functiondef(p.oid) FROM pg_proc p \
+         WHERE p.pronamespace = current_schema()::regnamespace \
+         ORDER BY 1",
+    )
+    .load(conn)
+    .unwrap();
+    lines.into_iter().map(|l| l.line).collect()
+}
+
+/// The PostgreSQL half of the lint's up/down/up rule: each migration, run up,
+/// down and up again, leaves the schema it found and builds the same one twice.
+#[test]
+fn every_postgres_migration_is_undone_by_its_down() {
+    use diesel_migrations::MigrationHarness;
+    let Some(pg) = common::postgres() else {
+        return;
+    };
+    let db = Db::open(&pg.config()).unwrap();
+    let mut conn = db.writer_conn().unwrap();
+    for name in names::<Pg>(&db::MIGRATIONS) {
+        let before = postgres_objects(&mut conn);
+        let AnyConnection::Pg(c) = &mut *conn else {
+            unreachable!("PostgreSQL")
+        };
+        c.run_next_migration(db::MIGRATIONS.postgres).unwrap();
+        let after = postgres_objects(&mut conn);
+        assert_ne!(after, before, "{name} changes the schema");
+        let AnyConnection::Pg(c) = &mut *conn else {
+            unreachable!("PostgreSQL")
+        };
+        c.revert_last_migration(db::MIGRATIONS.postgres).unwrap();
+        assert_eq!(
+            postgres_objects(&mut conn),
+            before,
+            "{name}: down.sql undoes up.sql"
+        );
+        let AnyConnection::Pg(c) = &mut *conn else {
+            unreachable!("PostgreSQL")
+        };
+        c.run_next_migration(db::MIGRATIONS.postgres).unwrap();
+        assert_eq!(postgres_objects(&mut conn), after, "{name}: up.sql again");
+    }
+}
+
+/// `migrate --dry-run` on PostgreSQL: each pending migration runs inside one
+/// transaction that is rolled back, with rows counted around it.
+#[test]
+fn the_rehearsal_on_postgres_counts_rows_and_rolls_back() {
+    let Some(pg) = common::postgres() else {
+        return;
+    };
+    let db = Db::open(&pg.config()).unwrap();
+    let migrator = db.migrator(db::MIGRATIONS);
+    migrator.run_pending().unwrap();
+    let newest = migrator.revert_last().unwrap().unwrap();
+    db.writer_conn()
+        .unwrap()
+        .batch_execute(
+            "INSERT INTO users (id, email, name, created_at) VALUES ('u1', 'a@x', 'A', 1), ('u2', 'b@x', 'B', 2)",
+        )
+        .unwrap();
+    let before = postgres_objects(&mut db.writer_conn().unwrap());
+
+    let rehearsal = migrator.rehearse().unwrap();
+    assert_eq!(rehearsal.steps.len(), 1, "{rehearsal:?}");
+    let step = &rehearsal.steps[0];
+    assert_eq!(step.name, newest);
+    assert!(step.before.contains(&("users".into(), 2)), "{step:?}");
+    assert!(step.after.contains(&("users".into(), 2)), "{step:?}");
+    assert!(step.lost.is_empty(), "{step:?}");
+
+    assert_eq!(migrator.status().unwrap().pending, [newest]);
+    assert_eq!(postgres_objects(&mut db.writer_conn().unwrap()), before);
+}
