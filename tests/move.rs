@@ -329,7 +329,13 @@ fn refuses_then_replaces(target: &str) {
     populate(&s, &source);
 
     succeed(web(&s, target, &["migrate"]));
-    succeed(web(&s, target, &["rollback"]));
+    // On PostgreSQL, rollback wants to be told a pg_dump was taken.
+    let rollback: &[&str] = if target.starts_with("postgres") {
+        &["rollback", "--dumped"]
+    } else {
+        &["rollback"]
+    };
+    succeed(web(&s, target, rollback));
     let said = Sandbox::fail(move_cmd(&s, &source, target, &[]));
     let last = end_to_end::migrations().pop().unwrap();
     assert!(
