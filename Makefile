@@ -78,6 +78,16 @@ restore: build ## verified restore: make restore file=data/backups/app-....db
 	@test -n "$$RESTORE_FILE" || { echo "usage: make restore file=path/to/backup.db"; exit 2; }
 	$(BIN)/web restore
 
+.PHONY: move
+
+# The URL (password included) reaches the binary through the environment,
+# unexpanded, as restore's file= does: neither make nor the shell reads it.
+unexport to
+move: export MOVE_TO = $(value to)
+move: build ## copy every row to another database and verify it: make move to=postgres://... [replace=1]
+	@test -n "$$MOVE_TO" || { echo "usage: make move to=postgres://user:password@host:port/db (or a SQLite path) [replace=1]"; exit 2; }
+	$(BIN)/web move $(if $(replace),--replace)
+
 fmt: ## format the code
 	$(CARGO) fmt --all
 

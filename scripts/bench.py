@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_postgres
 import bench_studio
 import bench_search
 
@@ -282,6 +283,8 @@ def main():
         results["peak_rss_mib"] = max(peak_rss)
         server.stop()
 
+        results["postgres"] = bench_postgres.measure(db, folder)
+
     results["criterion_rounds"] = criterion()
     results["criterion_ns"] = median_item(results["criterion_rounds"],
                                           key=lambda r: r["point/domain"] / r["point/raw"])
@@ -346,6 +349,7 @@ def evaluate(r):
     t.append({"name": "start-up: exec to first 200 on /ready", "value": f"{r['startup_ms']:.1f} ms",
               "target": "< 100 ms", "pass": r["startup_ms"] < 100})
     bench_search.evaluate(r["search"], t)
+    bench_postgres.evaluate(r)
 
 
 def record(r):
@@ -357,6 +361,7 @@ def record(r):
     for name, h in r["http"].items():
         lines.append(f"| {name} | {h['rps']:.0f} | {h['p50_us']/1000:.2f} ms | {h['p99_us']/1000:.2f} ms "
                      f"| {h['socket_errors']} | {h['non2xx']} | {h['server_errors']} |")
+    lines += bench_postgres.lines(r)
     lines += ["", "| query (criterion, mean, median round of 3) | time |", "|---|---:|"]
     for name, ns in r["criterion_ns"].items():
         lines.append(f"| {name} | {ns/1000:.2f} µs |")

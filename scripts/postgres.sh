@@ -18,7 +18,6 @@ port=${PG_PORT:-55432}
 root=$(pwd)/target/pg
 data=$root/data
 log=$root/server.log
-url="postgres://app:app@127.0.0.1:$port/app"
 
 say() { echo "postgres: $*" >&2; }
 
@@ -48,6 +47,14 @@ install() {
 
 running() {
   [ -f "$data/postmaster.pid" ] && as_postgres "$(bin_dir)/pg_ctl" -D "$data" status >/dev/null 2>&1
+}
+
+# A running cluster's URL names the port it listens on (line 4 of postmaster.pid),
+# whatever PG_PORT says now.
+running_url() {
+  local listening
+  listening=$(sed -n 4p "$data/postmaster.pid")
+  echo "postgres://app:app@127.0.0.1:${listening:-$port}/app"
 }
 
 start() {
@@ -85,7 +92,7 @@ SQL
         --locale=C.UTF-8 --template=template0 app
     fi
   fi
-  echo "$url"
+  running_url
 }
 
 stop() {
@@ -97,7 +104,7 @@ stop() {
 
 case "${1:-start}" in
   start) start ;;
-  url) running && echo "$url" || { say "not running; scripts/postgres.sh start"; exit 1; } ;;
+  url) running && running_url || { say "not running; scripts/postgres.sh start"; exit 1; } ;;
   stop) stop ;;
   *) echo "usage: $0 start|url|stop" >&2; exit 2 ;;
 esac

@@ -22,3 +22,6 @@ cargo test -p web --test api
 cargo test -p studio --test studio
 cargo build --workspace --bins
 cargo test -p end-to-end --test postgres
+cargo test -p end-to-end --test move
+# The crash and retry suites' PostgreSQL cases (the others are SQLite's, run by make test).
+cargo test -p end-to-end --test crash --test retries on_postgres

@@ -127,9 +127,7 @@ fn backup_folder(s: &Sandbox) -> Vec<PathBuf> {
 #[test]
 fn a_full_disk_answers_507_reads_go_on_and_writes_come_back_when_space_is_freed() {
     let disk = SmallDisk::mount();
-    let s = Sandbox {
-        dir: tempfile::tempdir_in(disk.path()).unwrap(),
-    };
+    let s = Sandbox::in_dir(tempfile::tempdir_in(disk.path()).unwrap());
     s.prepare();
     s.run("seed", &["--demo", "5", "200"]);
     let server = s.serve(&[]);

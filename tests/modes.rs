@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use end_to_end::{ADMIN_TOKEN, Sandbox};
+use end_to_end::{ADMIN_TOKEN, Sandbox, succeed};
 use serde_json::json;
 
 /// The paths `.env.example` sets, relative to the working folder as on a fresh
@@ -24,17 +24,6 @@ fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn succeed(mut cmd: Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// A binary as the make targets run it, in the sandbox with the `.env` paths.

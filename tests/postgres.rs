@@ -7,62 +7,11 @@
 //! Needs `TEST_DATABASE_URL` (`scripts/test-postgres.sh` starts a server and sets
 //! it); without it these tests return early.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
-
 use std::time::Duration;
 
-use db::{AnyConnection, Database};
 use diesel::connection::SimpleConnection;
-use end_to_end::{ADMIN_TOKEN, Sandbox, wait_for};
+use end_to_end::{ADMIN_TOKEN, PgDatabase, Sandbox, wait_for};
 use serde_json::json;
-
-/// A database of its own on the test server, dropped at the end.
-struct PgDatabase {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    fn new() -> Option<Self> {
-        let base = std::env::var("TEST_DATABASE_URL").ok()?.trim().to_owned();
-        if base.is_empty() {
-            return None;
-        }
-        let name = format!("e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
-        admin(&base)
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
-            .unwrap();
-        let (server, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{server}/{name}");
-        Some(Self { base, name, url })
-    }
-
-    fn admin(&self) -> AnyConnection {
-        admin(&self.base)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = self.admin().batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-fn admin(base: &str) -> AnyConnection {
-    AnyConnection::open(&Database::Postgres(base.into())).unwrap()
-}
-
-fn rand_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{nanos}")
-}
 
 #[test]
 fn the_binaries_serve_the_api_on_postgres() {

@@ -12,6 +12,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -32,10 +33,12 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A temporary folder holding one database file.
+/// A temporary folder holding one database file, or the folder of a test whose
+/// database is a PostgreSQL database of its own ([`Sandbox::on_postgres`]).
 #[derive(Debug)]
 pub struct Sandbox {
     pub dir: TempDir,
+    pg: Option<PgDatabase>,
 }
 
 impl Default for Sandbox {
@@ -46,9 +49,40 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self {
+        Self::in_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// A sandbox in a folder of the caller's choosing (on a small disk, say).
+    pub fn in_dir(dir: TempDir) -> Self {
+        Self { dir, pg: None }
+    }
+
+    /// A sandbox on a PostgreSQL database of its own ([`PgDatabase`]); `None`
+    /// without `TEST_DATABASE_URL`.
+    pub fn on_postgres() -> Option<Self> {
+        Some(Self {
             dir: tempfile::tempdir().unwrap(),
+            pg: Some(PgDatabase::new()?),
+        })
+    }
+
+    /// True for a sandbox on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The `DATABASE_URL` its commands get: the file, or the PostgreSQL database.
+    pub fn database_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db_path().display().to_string(),
         }
+    }
+
+    /// A direct connection to the sandbox's database, whichever backend.
+    pub fn any_conn(&self) -> db::AnyConnection {
+        let database = self.database_url().parse::<db::Database>().unwrap();
+        db::AnyConnection::open(&database).unwrap()
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -65,7 +99,7 @@ impl Sandbox {
         let mut cmd = Command::new(bin(binary));
         cmd.args(args)
             .current_dir(self.dir.path())
-            .env("DATABASE_URL", self.db_path())
+            .env("DATABASE_URL", self.database_url())
             .env("BACKUP_DIR", self.backup_dir())
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn");
@@ -74,14 +108,7 @@ impl Sandbox {
 
     /// Runs a binary to completion; panics with its output if it fails.
     pub fn run(&self, binary: &str, args: &[&str]) -> Output {
-        let out = self.command(binary, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{binary} {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        succeed(self.command(binary, args))
     }
 
     /// Runs a command that must fail; returns what it said on stderr.
@@ -100,11 +127,7 @@ impl Sandbox {
     /// A direct connection to the file, for asserting on rows.
     pub fn conn(&self) -> SqliteConnection {
         let mut conn = SqliteConnection::establish(self.db_path().to_str().unwrap()).unwrap();
-        diesel::connection::SimpleConnection::batch_execute(
-            &mut conn,
-            "PRAGMA busy_timeout = 5000",
-        )
-        .unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
         conn
     }
 
@@ -135,6 +158,18 @@ impl Sandbox {
             .envs(extra_env.iter().copied());
         Self::fail(cmd)
     }
+}
+
+/// Runs `cmd` to completion; panics with its output if it fails.
+pub fn succeed(mut cmd: Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Polls `probe` every few milliseconds until it returns `Ok`. When `limit` passes
@@ -353,4 +388,59 @@ pub fn integrity(conn: &mut SqliteConnection) -> String {
         .map(|r| r.integrity_check)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A PostgreSQL database of its own on the server `TEST_DATABASE_URL` names
+/// (`scripts/test-postgres.sh` sets it), dropped at the end.
+#[derive(Debug)]
+pub struct PgDatabase {
+    base: String,
+    pub name: String,
+    /// The URL of this database, password included.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// `None` without `TEST_DATABASE_URL`: the PostgreSQL tests then return early.
+    pub fn new() -> Option<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static MADE: AtomicU64 = AtomicU64::new(0);
+        let base = std::env::var("TEST_DATABASE_URL").ok()?.trim().to_owned();
+        if base.is_empty() {
+            return None;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "e2e_{}_{nanos}_{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        );
+        pg_admin(&base)
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        Some(Self { base, name, url })
+    }
+
+    /// A connection to the server's own database, for administering this one.
+    pub fn admin(&self) -> db::AnyConnection {
+        pg_admin(&self.base)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = self.admin().batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn pg_admin(base: &str) -> db::AnyConnection {
+    db::AnyConnection::open(&db::Database::Postgres(base.into())).unwrap()
 }

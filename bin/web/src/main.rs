@@ -1,7 +1,7 @@
 //! The `web` binary: `web serve` (the default) runs the API until SIGTERM/SIGINT,
 //! letting in-flight requests finish; `web migrate | rollback | status | backup |
 //! restore FILE` are the database commands of the `db` crate with this service's
-//! embedded migrations.
+//! embedded migrations; `web move --to URL` copies every row to another database.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod transfer;
 
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -36,6 +38,9 @@ struct Args {
 enum Command {
     /// Serve the API on BIND (the default command).
     Serve(Serve),
+    /// Copy every row to another database (SQLite or PostgreSQL) in one
+    /// transaction, then verify counts and checksums of every table.
+    Move(transfer::MoveArgs),
     #[command(flatten)]
     Db(db::cli::Command),
     /// Rebuild the search index of posts from the posts, with a progress bar;
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| Command::Serve(Serve::parse_from(["web serve"])));
     let outcome = match command {
         Command::Serve(Serve { web, db }) => serve(db.into(), &web),
+        Command::Move(args) => transfer::run(args),
         Command::Db(command) => db::cli::run(db::MIGRATIONS, &command).map_err(Into::into),
         Command::Reindex(Reindex { check, db }) => reindex(db.into(), check),
     };

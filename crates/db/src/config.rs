@@ -105,6 +105,17 @@ impl Database {
     }
 }
 
+/// Reads a `DATABASE_URL`-style value: `postgres://` or `postgresql://` is a
+/// PostgreSQL server, anything else the path of a SQLite file (`sqlite://` or
+/// `sqlite:` in front is dropped).
+impl FromStr for Database {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        database_url(url)
+    }
+}
+
 /// The path, or the URL with its password replaced by `***`: safe to print and log.
 impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

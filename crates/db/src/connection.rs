@@ -69,14 +69,36 @@ impl AnyConnection {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<DieselError>,
     {
+        self.transaction_begun_by("BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL SERIALIZABLE", f)
+    }
+
+    /// Runs `f` in a read transaction whose statements all see one snapshot of
+    /// the database, however long it takes and whatever writers commit meanwhile:
+    /// on SQLite a deferred transaction (in WAL mode its first read fixes the
+    /// snapshot), on PostgreSQL `REPEATABLE READ READ ONLY`.
+    pub fn snapshot_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<DieselError>,
+    {
+        self.transaction_begun_by(
+            "BEGIN DEFERRED",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            f,
+        )
+    }
+
+    /// Runs `f` in a transaction opened with the statement of this backend:
+    /// committed on `Ok`, rolled back on `Err` or on a failed `COMMIT`; a
+    /// savepoint inside another transaction.
+    fn transaction_begun_by<T, E, F>(&mut self, sqlite: &str, postgres: &str, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<DieselError>,
+    {
         let begin = match self {
-            Self::Sqlite(conn) => {
-                AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE")
-            }
-            Self::Pg(conn) => AnsiTransactionManager::begin_transaction_sql(
-                conn,
-                "BEGIN ISOLATION LEVEL SERIALIZABLE",
-            ),
+            Self::Sqlite(conn) => AnsiTransactionManager::begin_transaction_sql(conn, sqlite),
+            Self::Pg(conn) => AnsiTransactionManager::begin_transaction_sql(conn, postgres),
         };
         match begin {
             Err(DieselError::AlreadyInTransaction) => {

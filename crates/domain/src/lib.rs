@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod models;
 pub mod schema;
 pub mod time;
+pub mod transfer;
 pub mod validate;
 
 pub use cursor::CursorError;

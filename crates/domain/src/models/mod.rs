@@ -37,6 +37,20 @@ macro_rules! per_backend {
 }
 pub(crate) use per_backend;
 
+/// Inserts `$rows` (a slice of `Insertable` rows with every column, declared
+/// `treat_none_as_default_value = false`) into `$table` in one statement:
+/// PostgreSQL's binary `COPY FROM`, which has no parameter limit and is the
+/// fastest way in; a multi-row `INSERT` on SQLite.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            db::AnyConnection::Pg(c) => diesel::copy_from($table).from_insertable($rows).execute(c),
+            db::AnyConnection::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+        }
+    };
+}
+pub(crate) use insert_rows;
+
 /// `(created_at, id) < (?, ?)` over `table`'s columns: the keyset bound of a list
 /// newest first. A row-value comparison, so SQLite searches the `(created_at, id)`
 /// index from the cursor instead of expanding an OR into two scans (PostgreSQL
