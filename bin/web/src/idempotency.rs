@@ -132,6 +132,7 @@ where
             )
         })
         .await?;
+    state.prune_keys(now);
     created(outcome, collection)
 }
 

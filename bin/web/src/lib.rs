@@ -19,6 +19,7 @@ mod serve;
 pub mod views;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::body::MessageBody;
@@ -41,7 +42,12 @@ pub struct AppState {
     touched: Arc<Mutex<HashMap<String, i64>>>,
     /// Whether writes are failing because the disk is full (for `/ready`).
     disk_full: disk::DiskFull,
+    /// When this process last pruned expired idempotency keys (Unix seconds).
+    keys_pruned_at: Arc<AtomicI64>,
 }
+
+/// Expired idempotency keys are pruned at most this often by one process.
+const KEY_PRUNE_INTERVAL_SECS: i64 = 60;
 
 /// Forget remembered tokens past this many, so the map stays small.
 const TOUCHED_MAX: usize = 10_000;
@@ -54,6 +60,7 @@ impl AppState {
             executor: db::Executor::start(db)?,
             touched: Arc::default(),
             disk_full: disk::DiskFull::default(),
+            keys_pruned_at: Arc::default(),
         })
     }
 
@@ -83,6 +90,33 @@ impl AppState {
             disk_full.record(&written);
             if let Err(err) = written {
                 tracing::warn!(error = %err, "could not record a token's last use");
+            }
+        });
+    }
+
+    /// Deletes a batch of expired idempotency keys, off the request's path: a job
+    /// on the write lane that nobody awaits, at most once a minute, after a keyed
+    /// write. (Inside each keyed write, the range it reads made concurrent
+    /// PostgreSQL writers collide.)
+    pub fn prune_keys(&self, now: domain::Timestamp) {
+        let last = self.keys_pruned_at.load(Ordering::Relaxed);
+        if now.unix() - last < KEY_PRUNE_INTERVAL_SECS
+            || self
+                .keys_pruned_at
+                .compare_exchange(last, now.unix(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let executor = self.executor.clone();
+        let disk_full = self.disk_full.clone();
+        actix_web::rt::spawn(async move {
+            let pruned = executor
+                .write(move |conn| domain::models::idempotency::prune_expired(conn, now))
+                .await;
+            disk_full.record(&pruned);
+            if let Err(err) = pruned {
+                tracing::warn!(error = %err, "could not prune expired idempotency keys");
             }
         });
     }

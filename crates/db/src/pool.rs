@@ -20,7 +20,7 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
 /// Times a PostgreSQL write runs when it keeps losing serialization races, before
 /// it answers [`Error::Busy`].
-const WRITE_ATTEMPTS: u32 = 8;
+const WRITE_ATTEMPTS: u32 = 12;
 
 /// The pragmas one connection gets before first use.
 #[derive(Debug, Clone)]
@@ -456,11 +456,14 @@ fn program_name() -> String {
         .unwrap_or_else(|| "db".into())
 }
 
-/// A few milliseconds, more each attempt, varied so that two writers that
-/// collided do not collide again in step.
+/// Doubling each attempt from 2-4 ms up to 32-64 ms (about half a second over
+/// all attempts), the wait drawn from the upper half at random so that writers
+/// that collided do not collide again in step: a burst of writers on an empty
+/// table, whose index is one page, keeps colliding for a while.
 fn backoff(attempt: u32) -> Duration {
-    let jitter = std::time::SystemTime::now()
+    let ceiling = 2_000_000_u64 << attempt.clamp(1, 5);
+    let noise = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos() % 4_000_000);
-    Duration::from_millis(u64::from(attempt) * 2) + Duration::from_nanos(u64::from(jitter))
+        .map_or(0, |t| u64::from(t.subsec_nanos()));
+    Duration::from_nanos(ceiling / 2 + noise % (ceiling / 2))
 }

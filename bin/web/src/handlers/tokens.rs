@@ -84,6 +84,7 @@ pub async fn issue(
             )
         })
         .await?;
+    state.prune_keys(now);
     let issued = match outcome {
         Outcome::First { value, .. } => value,
         Outcome::Replay(stored) => {
