@@ -25,13 +25,6 @@ use crate::{Connection, Db, Error};
 /// requests queue. A job that waited longer than the pool timeout is refused anyway.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
-/// The most writes one SQLite transaction commits together. Every job of a batch
-/// is answered after its COMMIT, so the first waits for the last: 64 is the
-/// bench's 64 connections' worth of writes, about 3 ms of inserts, beside the
-/// 1-2 ms a COMMIT takes to sync. Larger batches save next to nothing (the
-/// COMMIT is already shared 64 ways) and only make the first job wait longer.
-const BATCH_JOBS: usize = 64;
-
 /// No job joins a batch that has run this long, so that one slow job does not
 /// hold the answers of many quick ones behind it: a write waits at most about
 /// this, plus its own run and the COMMIT, for the others of its batch.
@@ -224,8 +217,8 @@ impl Executor {
     /// On SQLite, writes that queued while the one before them ran are committed
     /// together: one `BEGIN IMMEDIATE`, each write in a savepoint of its own (a
     /// write that fails rolls back alone and its caller gets its own error), one
-    /// COMMIT, and only then is each caller answered. At most [`BATCH_JOBS`]
-    /// writes share a COMMIT, and none joins a batch older than [`BATCH_TIME`]. A
+    /// COMMIT, and only then is each caller answered. At most
+    /// `db.config().write_batch` writes share a COMMIT, and none joins a batch older than [`BATCH_TIME`]. A
     /// write that finds nothing queued behind it runs alone, in a transaction of
     /// its own. If the batch cannot commit (a full disk, say) its writes run
     /// again, each alone, so each caller gets the outcome of its own write; like
@@ -284,10 +277,11 @@ fn run_caught(thread: &str, job: impl FnOnce()) -> bool {
 /// it, else as many as are queued (within the bounds) in one transaction. Ends
 /// once every sender is gone and the queue is empty.
 fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>) {
+    let batch = db.config().write_batch;
     while let Ok(first) = queue.recv() {
-        match queue.try_recv() {
-            Ok(second) => write_batch(db, thread, vec![first, second], queue),
-            Err(_) => {
+        match if batch > 1 { queue.try_recv().ok() } else { None } {
+            Some(second) => write_batch(db, thread, vec![first, second], queue),
+            None => {
                 run_caught(thread, || first.alone(db));
             }
         }
@@ -305,13 +299,14 @@ fn write_batch(
 ) {
     let started = Instant::now();
     let mut first = first.into_iter();
-    let mut staged: Vec<Box<dyn Write>> = Vec::with_capacity(BATCH_JOBS);
+    let most = db.config().write_batch;
+    let mut staged: Vec<Box<dyn Write>> = Vec::with_capacity(most);
     let committed = db.write(|conn| -> Result<(), Error> {
         let mut taken = 0;
         // The jobs already taken run whatever the bounds; only then does the
         // batch take more from the queue.
         while let Some(mut job) = first.next().or_else(|| {
-            (taken < BATCH_JOBS && started.elapsed() < BATCH_TIME)
+            (taken < most && started.elapsed() < BATCH_TIME)
                 .then(|| queue.try_recv().ok())
                 .flatten()
         }) {
@@ -656,30 +651,35 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_commits_at_most_batch_jobs_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let executor = Executor::start(open(&dir, Duration::from_secs(5))).unwrap();
-        let (release, first) = hold_the_writer(&executor);
-        // Each write answers how many rows a reader saw when it ran: the rows of
-        // the batches committed before its own.
-        let writes: Vec<_> = (0..BATCH_JOBS + 2)
-            .map(|v| {
-                let db = executor.db().clone();
-                queue(&executor, move |conn| {
-                    let committed = db.read(count)?;
-                    insert(v as i64)(conn)?;
-                    Ok(committed as usize)
+    fn a_batch_commits_at_most_write_batch_writes() {
+        for batch in [1, 8] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = open(&dir, Duration::from_secs(5)).config().clone();
+            config.write_batch = batch;
+            let executor = Executor::start(Db::open(&config).unwrap()).unwrap();
+            let (release, first) = hold_the_writer(&executor);
+            // Each write answers how many rows a reader saw when it ran: the rows
+            // of the batches committed before its own.
+            let writes: Vec<_> = (0..10)
+                .map(|v| {
+                    let db = executor.db().clone();
+                    queue(&executor, move |conn| {
+                        let committed = db.read(count)?;
+                        insert(v)(conn)?;
+                        Ok(committed as usize)
+                    })
                 })
-            })
-            .collect();
-        release.wait();
-        assert_eq!(first.join().unwrap().unwrap(), 1);
-        let seen: Vec<usize> = writes.into_iter().map(|w| block_on(w).unwrap()).collect();
-        assert!(seen[..BATCH_JOBS].iter().all(|&n| n == 1), "{seen:?}");
-        assert!(
-            seen[BATCH_JOBS..].iter().all(|&n| n == 1 + BATCH_JOBS),
-            "{seen:?}"
-        );
+                .collect();
+            release.wait();
+            assert_eq!(first.join().unwrap().unwrap(), 1);
+            let seen: Vec<usize> = writes.into_iter().map(|w| block_on(w).unwrap()).collect();
+            let expected: Vec<usize> = if batch == 1 {
+                (1..=10).collect()
+            } else {
+                [[1; 8].as_slice(), &[9, 9]].concat()
+            };
+            assert_eq!(seen, expected, "SQLITE_WRITE_BATCH={batch}");
+        }
     }
 
     #[test]
