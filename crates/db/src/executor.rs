@@ -211,6 +211,25 @@ impl Executor {
         result.await.map_err(|_| Error::Panicked)?
     }
 
+    /// Runs `f` on SQLite at once, on the calling thread's own reader connection
+    /// ([`Db::read_here`]), without the hop to a read thread: for reads that take
+    /// less than the hop, such as a point read by primary key. On PostgreSQL,
+    /// whose reads wait on the network, it is [`Executor::read`]. A panic in `f`
+    /// is [`Error::Panicked`], as on a lane.
+    pub async fn read_here<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        if self.shared.db.is_postgres() {
+            return self.read(f).await;
+        }
+        let mut outcome = Err(Error::Panicked.into());
+        run_caught("read here", || outcome = self.shared.db.read_here(f));
+        outcome
+    }
+
     /// Runs `f` in a write transaction on a writer ([`Db::write`]) on the write
     /// lane, which queues writers in the order they came.
     ///
@@ -279,7 +298,11 @@ fn run_caught(thread: &str, job: impl FnOnce()) -> bool {
 fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>) {
     let batch = db.config().write_batch;
     while let Ok(first) = queue.recv() {
-        match if batch > 1 { queue.try_recv().ok() } else { None } {
+        match if batch > 1 {
+            queue.try_recv().ok()
+        } else {
+            None
+        } {
             Some(second) => write_batch(db, thread, vec![first, second], queue),
             None => {
                 run_caught(thread, || first.alone(db));
@@ -707,6 +730,29 @@ mod tests {
         assert_eq!(first.join().unwrap().unwrap(), 1);
         let seen: Vec<usize> = writes.into_iter().map(|w| block_on(w).unwrap()).collect();
         assert_eq!(seen, [1, 1, 3]);
+    }
+
+    #[test]
+    fn reads_here_run_on_this_threads_reader_of_each_database() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = Executor::start(open(&one, Duration::from_secs(5))).unwrap();
+        let two = Executor::start(open(&two, Duration::from_secs(5))).unwrap();
+        block_on(async {
+            one.write(insert(1)).await.unwrap();
+            for _ in 0..2 {
+                assert_eq!(one.read_here(count).await.unwrap(), 1);
+                assert_eq!(two.read_here(count).await.unwrap(), 0);
+            }
+            // It sees each commit, and it is a reader: it cannot write.
+            two.write(insert(2)).await.unwrap();
+            assert_eq!(two.read_here(count).await.unwrap(), 1);
+            assert!(two.read_here(insert(3)).await.is_err());
+            let panicked = one
+                .read_here(|_| -> Result<(), Error> { panic!("boom") })
+                .await;
+            assert!(matches!(panicked, Err(Error::Panicked)), "{panicked:?}");
+            assert_eq!(one.read_here(count).await.unwrap(), 1);
+        });
     }
 
     #[test]
