@@ -15,8 +15,8 @@ Alone, an A/B of two builds or settings on a fresh demo database:
       A=target/ab/web-before B=target/release/web
   python3 scripts/bench_ab.py --mode create NORMAL=:SQLITE_SYNCHRONOUS=NORMAL \\
       FULL=:SQLITE_SYNCHRONOUS=FULL
-A variant is NAME=BINARY[:KEY=VALUE,...] (the binary defaults to the release
-`web`, run as `web serve`).
+A variant is NAME=BINARY[:KEY=VALUE,...]: the binary defaults to the release
+`web`, and one named web* is run as `web serve`.
 """
 
 import argparse
@@ -109,7 +109,9 @@ def parse_variant(text):
     binary, _, settings = rest.partition(":")
     env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
     binary = binary or str(bench.REL / "web")
-    return Variant(name, [binary, "serve"], env)
+    # `web` serves with `serve`; the examples (ceiling, reference) just serve.
+    return Variant(name, [binary] + (["serve"] if Path(binary).name.startswith("web") else []),
+                   env)
 
 
 def main():

@@ -8,7 +8,7 @@
 //!
 //! Settings from the environment: `DATABASE_URL` (a path), `BIND`,
 //! `WEB_WORKERS` (default: one per CPU the process may run on) and
-//! `SQLITE_SYNCHRONOUS` (default `FULL`, as `web serve`).
+//! `SQLITE_SYNCHRONOUS` (default `NORMAL`, as `web serve`).
 
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -181,7 +181,7 @@ async fn create_post(shared: Data<Shared>, new: Json<NewPost>) -> HttpResponse {
 fn main() -> anyhow::Result<()> {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let path = var("DATABASE_URL", "app.db");
-    let synchronous = var("SQLITE_SYNCHRONOUS", "FULL");
+    let synchronous = var("SQLITE_SYNCHRONOUS", "NORMAL");
     let bind = var("BIND", "127.0.0.1:8091");
     let writer = open(&path, &synchronous).context("opening the database")?;
     // Posts are written as the first admin, as `web serve` writes them for the
