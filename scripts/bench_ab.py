@@ -15,11 +15,12 @@ Alone, an A/B of two builds or settings on a fresh demo database:
       A=target/ab/web-before B=target/release/web
   python3 scripts/bench_ab.py --mode create NORMAL=:SQLITE_SYNCHRONOUS=NORMAL \\
       FULL=:SQLITE_SYNCHRONOUS=FULL
-A variant is NAME=BINARY[:KEY=VALUE,...]: the binary defaults to the release
+BENCH_PIN=0 runs them without pinning. A variant is NAME=BINARY[:KEY=VALUE,...]: the binary defaults to the release
 `web`, and one named web* is run as `web serve`.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -30,7 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
-PINNED = (os.cpu_count() or 1) >= 2
+# BENCH_PIN=0 leaves every process free to run on any core.
+PINNED = (os.cpu_count() or 1) >= 2 and os.environ.get("BENCH_PIN") != "0"
 SERVER_CPU, WRK_CPU = "1", "0"
 WARM_UP_SECONDS = 1
 
@@ -108,7 +110,7 @@ def parse_variant(text):
     name, _, rest = text.partition("=")
     binary, _, settings = rest.partition(":")
     env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
-    binary = binary or str(bench.REL / "web")
+    binary = str(Path(binary).resolve()) if binary else str(bench.REL / "web")
     # `web` serves with `serve`; the examples (ceiling, reference) just serve.
     return Variant(name, [binary] + (["serve"] if Path(binary).name.startswith("web") else []),
                    env)
@@ -119,6 +121,7 @@ def main():
     parser.add_argument("--mode", default="get", help="get, list, create or mix")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--json", help="also write every round's figures to this file")
     parser.add_argument("variants", nargs="+", metavar="NAME=BINARY[:KEY=VALUE,...]")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
@@ -126,6 +129,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         db = bench.prepare_db(folder, bench.USERS, bench.POSTS)
         results = series(variants, [args.mode], db, folder, args.rounds, args.seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     base = variants[0].name
     print(f"\n{args.mode}, {args.rounds} rounds of {args.seconds} s, "
           f"{'pinned to one core each' if PINNED else 'not pinned'}; {bench.machine()}")
@@ -135,13 +140,16 @@ def main():
         cells = [f"{results[v.name][args.mode][i]['rps']:.0f} "
                  f"({results[v.name][args.mode][i]['cpu_us']:.1f})" for v in variants]
         print(f"| {i + 1} | " + " | ".join(cells) + " |")
-    for v in variants[1:]:
-        mid, low, high = ratio(results, v.name, base, args.mode)
-        cpu, _, _ = ratio(results, v.name, base, args.mode, key="cpu_us")
-        p99 = statistics.median(r["p99_us"] for r in results[v.name][args.mode]) / 1000
-        base_p99 = statistics.median(r["p99_us"] for r in results[base][args.mode]) / 1000
-        print(f"{v.name}/{base}: req/s median ratio {mid:.2f} ({low:.2f}-{high:.2f}), "
-              f"CPU per request {cpu:.2f}; p99 {p99:.2f} ms against {base_p99:.2f} ms")
+    # Each against the first, and each against the one before it.
+    pairs = [(v.name, base) for v in variants[1:]]
+    pairs += [(b.name, a.name) for a, b in zip(variants[1:], variants[2:])]
+    for name, other in pairs:
+        mid, low, high = ratio(results, name, other, args.mode)
+        cpu, _, _ = ratio(results, name, other, args.mode, key="cpu_us")
+        p99 = statistics.median(r["p99_us"] for r in results[name][args.mode]) / 1000
+        other_p99 = statistics.median(r["p99_us"] for r in results[other][args.mode]) / 1000
+        print(f"{name}/{other}: req/s median ratio {mid:.2f} ({low:.2f}-{high:.2f}), "
+              f"CPU per request {cpu:.2f}; p99 {p99:.2f} ms against {other_p99:.2f} ms")
     for v in variants:
         mem = results[v.name][args.mode][-1]
         print(f"{v.name}: peak RSS {mem['VmHWM']:.1f} MiB, RssAnon {mem['RssAnon']:.1f} MiB")

@@ -23,10 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import bench_ab  # noqa: E402
-from bench_ab import Variant  # noqa: E402
 
-NODE_SOURCE = bench.ROOT / "bench" / "node"
-NODE_DIR = bench.ROOT / "target" / "bench-node"
+# Not bench.ROOT: bench.py imports this module before it has defined anything.
+ROOT = Path(__file__).resolve().parent.parent
+NODE_SOURCE = ROOT / "bench" / "node"
+NODE_DIR = ROOT / "target" / "bench-node"
 LOADS = [("GET /posts/{id}", "get"), ("GET /posts?limit=20", "list"), ("POST /posts", "create")]
 WEB, REFERENCE, SEED = "web", "rusqlite reference", "seed stack (Node)"
 
@@ -56,12 +57,12 @@ def seed_stack():
             return None, f"npm install failed ({err.returncode})"
         installed.write_text(wanted)
     # node itself, not a wrapper: its pid is the server's, for CPU and memory.
-    return Variant(SEED, ["node", "--import", "tsx", "server.ts"], cwd=NODE_DIR), None
+    return bench_ab.Variant(SEED, ["node", "--import", "tsx", "server.ts"], cwd=NODE_DIR), None
 
 
 def measure(db, folder):
-    variants = [Variant(WEB, [str(bench.REL / "web"), "serve"]),
-                Variant(REFERENCE, [str(bench.REL / "examples" / "reference")])]
+    variants = [bench_ab.Variant(WEB, [str(bench.REL / "web"), "serve"]),
+                bench_ab.Variant(REFERENCE, [str(bench.REL / "examples" / "reference")])]
     seed, skipped = seed_stack()
     if seed:
         variants.append(seed)

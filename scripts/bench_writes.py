@@ -18,7 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import bench_ab  # noqa: E402
-from bench_ab import Variant  # noqa: E402
 
 # The server's default synchronous (crates/db/src/config.rs; the contract's).
 DEFAULT = "NORMAL"
@@ -32,7 +31,7 @@ VARIANTS = [
 
 
 def measure(db, folder):
-    variants = [Variant(name, [str(bench.REL / "web"), "serve"], env)
+    variants = [bench_ab.Variant(name, [str(bench.REL / "web"), "serve"], env)
                 for name, env in VARIANTS]
     return bench_ab.series(variants, ["create"], db, folder, label="writes: ")
 
