@@ -106,6 +106,21 @@ def median_round(runs):
     return bench.median_item(runs, key=lambda r: r["rps"])
 
 
+def standalone(measure, evaluate, record_lines):
+    """Runs one section of `make bench` alone, on a fresh demo database, and prints
+    its table and targets (nothing is recorded)."""
+    bench.ensure_wrk()
+    with tempfile.TemporaryDirectory() as folder:
+        db = bench.prepare_db(folder, bench.USERS, bench.POSTS)
+        results = measure(db, folder)
+    targets = []
+    evaluate(results, targets)
+    print("\n".join(record_lines(results)))
+    for t in targets:
+        print(f"{t['name']}: {t['value']} (goal {t['target']})")
+    return 0
+
+
 def parse_variant(text):
     name, _, rest = text.partition("=")
     binary, _, settings = rest.partition(":")

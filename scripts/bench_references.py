@@ -10,14 +10,13 @@ one core and wrk to the other (scripts/bench_ab.py), in interleaved rounds.
 The seed's stack is installed from npm into target/bench-node when `node` and
 `npm` are present; without them its row is skipped, and the output says so.
 
-Alone: python3 scripts/bench_references.py (release binaries already built).
+Alone: python3 scripts/bench_references.py (builds what it runs).
 """
 
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,9 +31,12 @@ LOADS = [("GET /posts/{id}", "get"), ("GET /posts?limit=20", "list"), ("POST /po
 WEB, REFERENCE, SEED = "web", "rusqlite reference", "seed stack (Node)"
 
 
+# What bench.py's release build adds for these references.
+EXAMPLES = ["--example", "reference"]
+
+
 def build():
-    bench.run(["cargo", "build", "--release", "-p", "web", "--example", "reference"],
-              cwd=bench.ROOT)
+    bench.run(["cargo", "build", "--release", "-p", "web", "--bins"] + EXAMPLES, cwd=bench.ROOT)
 
 
 def seed_stack():
@@ -121,16 +123,8 @@ def record_lines(refs):
 
 
 def main():
-    bench.ensure_wrk()
-    with tempfile.TemporaryDirectory() as folder:
-        db = bench.prepare_db(folder, bench.USERS, bench.POSTS)
-        refs = measure(db, folder)
-    targets = []
-    evaluate(refs, targets)
-    print("\n".join(record_lines(refs)))
-    for t in targets:
-        print(f"{t['name']}: {t['value']} (goal {t['target']})")
-    return 0
+    build()
+    return bench_ab.standalone(measure, evaluate, record_lines)
 
 
 if __name__ == "__main__":

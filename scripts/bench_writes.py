@@ -12,7 +12,6 @@ Alone: python3 scripts/bench_writes.py (release binaries already built).
 
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,16 +66,7 @@ def record_lines(writes):
 
 
 def main():
-    bench.ensure_wrk()
-    with tempfile.TemporaryDirectory() as folder:
-        db = bench.prepare_db(folder, bench.USERS, bench.POSTS)
-        writes = measure(db, folder)
-    targets = []
-    evaluate(writes, targets)
-    print("\n".join(record_lines(writes)))
-    for t in targets:
-        print(f"{t['name']}: {t['value']} (goal {t['target']})")
-    return 0
+    return bench_ab.standalone(measure, evaluate, record_lines)
 
 
 if __name__ == "__main__":

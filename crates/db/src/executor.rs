@@ -673,6 +673,29 @@ mod tests {
         assert_eq!(values(executor.db()), [1, 10, 20]);
     }
 
+    /// Queues `n` writes behind the held writer, the first taking `first_takes`
+    /// longer, and returns how many rows a reader saw when each ran: the rows of
+    /// the batches committed before its own.
+    fn committed_before_each(executor: &Executor, n: i64, first_takes: Duration) -> Vec<usize> {
+        let (release, first) = hold_the_writer(executor);
+        let writes: Vec<_> = (0..n)
+            .map(|v| {
+                let db = executor.db().clone();
+                queue(executor, move |conn| {
+                    if v == 0 {
+                        thread::sleep(first_takes);
+                    }
+                    let committed = db.read(count)?;
+                    insert(v)(conn)?;
+                    Ok(committed as usize)
+                })
+            })
+            .collect();
+        release.wait();
+        assert_eq!(first.join().unwrap().unwrap(), 1);
+        writes.into_iter().map(|w| block_on(w).unwrap()).collect()
+    }
+
     #[test]
     fn a_batch_commits_at_most_write_batch_writes() {
         for batch in [1, 8] {
@@ -680,22 +703,7 @@ mod tests {
             let mut config = open(&dir, Duration::from_secs(5)).config().clone();
             config.write_batch = batch;
             let executor = Executor::start(Db::open(&config).unwrap()).unwrap();
-            let (release, first) = hold_the_writer(&executor);
-            // Each write answers how many rows a reader saw when it ran: the rows
-            // of the batches committed before its own.
-            let writes: Vec<_> = (0..10)
-                .map(|v| {
-                    let db = executor.db().clone();
-                    queue(&executor, move |conn| {
-                        let committed = db.read(count)?;
-                        insert(v)(conn)?;
-                        Ok(committed as usize)
-                    })
-                })
-                .collect();
-            release.wait();
-            assert_eq!(first.join().unwrap().unwrap(), 1);
-            let seen: Vec<usize> = writes.into_iter().map(|w| block_on(w).unwrap()).collect();
+            let seen = committed_before_each(&executor, 10, Duration::ZERO);
             let expected: Vec<usize> = if batch == 1 {
                 (1..=10).collect()
             } else {
@@ -709,26 +717,10 @@ mod tests {
     fn a_batch_takes_no_more_writes_once_it_has_run_batch_time() {
         let dir = tempfile::tempdir().unwrap();
         let executor = Executor::start(open(&dir, Duration::from_secs(5))).unwrap();
-        let (release, first) = hold_the_writer(&executor);
         // The first write of the batch outlasts BATCH_TIME (a sleep, as the time
         // bound is what is tested); the one taken with it still runs in it, and
         // the one behind them waits for the next batch.
-        let writes: Vec<_> = (0..3)
-            .map(|v| {
-                let db = executor.db().clone();
-                queue(&executor, move |conn| {
-                    if v == 0 {
-                        thread::sleep(BATCH_TIME * 2);
-                    }
-                    let committed = db.read(count)?;
-                    insert(v)(conn)?;
-                    Ok(committed as usize)
-                })
-            })
-            .collect();
-        release.wait();
-        assert_eq!(first.join().unwrap().unwrap(), 1);
-        let seen: Vec<usize> = writes.into_iter().map(|w| block_on(w).unwrap()).collect();
+        let seen = committed_before_each(&executor, 3, BATCH_TIME * 2);
         assert_eq!(seen, [1, 1, 3]);
     }
 
