@@ -98,7 +98,9 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label=""):
 
 def ratio(results, a, b, mode, key="rps"):
     """Median and range of the per-round ratios a/b of `key`."""
-    return bench.median_and_range(x[key] / y[key] for x, y in
+    # A round where b answered nothing at all (every request past wrk's timeout) is
+    # an infinite ratio, not a crash.
+    return bench.median_and_range(x[key] / y[key] if y[key] else float("inf") for x, y in
                                   zip(results[a][mode], results[b][mode]))
 
 
