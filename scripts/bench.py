@@ -30,6 +30,8 @@ from pathlib import Path
 import bench_postgres
 import bench_studio
 import bench_search
+import bench_references
+import bench_writes
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
@@ -45,6 +47,8 @@ USERS, POSTS = 1000, 100_000
 SCALE_SMALL, SCALE_LARGE = 10_000, 1_000_000
 # Few authors, so that one author's page is full at both sizes.
 SCALE_USERS = 100
+# GET /posts/{id} as a share of the HTTP ceiling, in percent.
+READ_GOAL = 85
 
 
 def log(msg):
@@ -69,8 +73,10 @@ def ensure_wrk():
 
 def build():
     log("building release binaries...")
-    run(["cargo", "build", "--release", "-p", "web", "-p", "seed", "--bins"], cwd=ROOT)
-    run(["cargo", "build", "--release", "-p", "web", "--example", "ceiling"], cwd=ROOT)
+    # One cargo run: examples bring dev-dependencies, whose features would otherwise
+    # make every other run rebuild the workspace's crates.
+    run(["cargo", "build", "--release", "-p", "web", "-p", "seed", "-p", "studio", "--bins",
+         "--example", "ceiling"] + bench_references.EXAMPLES, cwd=ROOT)
 
 
 def free_port():
@@ -128,8 +134,16 @@ class Server:
             raise RuntimeError(f"{argv} did not become ready")
 
     def peak_rss_mib(self):
+        return self.status_mib("VmHWM")
+
+    def rss_anon_mib(self):
+        """The server's own memory now: not the file pages it maps (SQLITE_MMAP_SIZE),
+        which are page cache, shared and dropped under memory pressure."""
+        return self.status_mib("RssAnon")
+
+    def status_mib(self, key):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
@@ -143,10 +157,12 @@ class Server:
 
 
 def wrk(port, mode, connections=CONNECTIONS, seconds=DURATION, threads=2, path="/posts",
-        posts=POSTS):
+        posts=POSTS, cpus=None):
+    """One wrk load; `cpus` pins wrk to those CPUs (taskset's list)."""
     env = dict(os.environ, BENCH_MODE=mode, BENCH_POSTS=str(posts), BENCH_TOKEN=TOKEN,
                BENCH_PATH=path)
-    out = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = run(pin + ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(LUA), f"http://127.0.0.1:{port}"], env=env, capture_output=True).stdout
     line = next(l for l in out.splitlines() if l.startswith("BENCH_JSON "))
     r = json.loads(line[len("BENCH_JSON "):])
@@ -281,9 +297,14 @@ def main():
             results["http"][name] = wrk(server.port, mode)
         peak_rss.append(server.peak_rss_mib())
         results["peak_rss_mib"] = max(peak_rss)
+        results["rss_anon_mib"] = server.rss_anon_mib()
         server.stop()
 
         results["postgres"] = bench_postgres.measure(db, folder)
+        # The references and the writes' settings, in rounds of their own.
+        results["references"] = bench_references.measure(db, folder)
+        results["http"].update(bench_references.http_rows(results["references"]))
+        results["writes"] = bench_writes.measure(db, folder)
 
     results["criterion_rounds"] = criterion()
     results["criterion_ns"] = median_item(results["criterion_rounds"],
@@ -300,6 +321,8 @@ def main():
     results["studio"] = bench_studio.measure()
     results["search"] = bench_search.measure(Server, env_for)
 
+    # Kept before anything can fail on them: a run takes a quarter of an hour.
+    (ROOT / "target" / "bench-last.json").write_text(json.dumps(results, indent=1) + "\n")
     evaluate(results)
     record(results)
     return 0 if all(t["pass"] for t in results["targets"]) or not os.environ.get("BENCH_STRICT") else 1
@@ -320,8 +343,8 @@ def evaluate(r):
 
     ratio, low, high = http_ratio("GET /posts/{id}")
     t.append({"name": "GET /posts/{id} throughput vs HTTP ceiling, median round (range)",
-              "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": ">= 60%",
-              "pass": ratio >= 0.60})
+              "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": f">= {READ_GOAL}%",
+              "pass": ratio >= READ_GOAL / 100})
     ratio, low, high = http_ratio("ceiling + db thread")
     t.append({"name": "(reference) ceiling through the database threads vs HTTP ceiling",
               "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": "-", "pass": True})
@@ -336,8 +359,15 @@ def evaluate(r):
     bad = w["socket_errors"] + w["non2xx"]
     t.append({"name": "64 concurrent writers: errors / 5xx", "value": f"{bad} / {w['server_errors']}",
               "target": "0 / 0", "pass": bad == 0 and w["server_errors"] == 0})
-    t.append({"name": "server peak RSS under load", "value": f"{r['peak_rss_mib']:.1f} MiB",
-              "target": "< 64 MiB", "pass": r["peak_rss_mib"] < 64})
+    # Peak RSS counts the database pages mapped by SQLITE_MMAP_SIZE, which are page
+    # cache: the target is on the server's own memory, RssAnon.
+    t.append({"name": "(reference) server peak RSS under load, mapped file pages included",
+              "value": f"{r['peak_rss_mib']:.1f} MiB", "target": "-", "pass": True})
+    t.append({"name": "server anonymous memory (RssAnon) after load",
+              "value": f"{r['rss_anon_mib']:.1f} MiB", "target": "< 64 MiB",
+              "pass": r["rss_anon_mib"] < 64})
+    bench_references.evaluate(r["references"], t)
+    bench_writes.evaluate(r["writes"], t)
     for name in r["scale_p50_us"][str(SCALE_SMALL)]:
         q, low, high = median_and_range(
             s[str(SCALE_LARGE)][name] / max(s[str(SCALE_SMALL)][name], 1)
@@ -372,6 +402,8 @@ def record(r):
         lines.append(f"| {name} | {small[name]/1000:.2f} ms | {large[name]/1000:.2f} ms |")
     lines += bench_studio.record_lines(r["studio"])
     lines += bench_search.lines(r["search"])
+    lines += bench_references.record_lines(r["references"])
+    lines += bench_writes.record_lines(r["writes"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")
@@ -405,16 +437,26 @@ def ratio_history():
     return runs
 
 
+def bar_color(name, color):
+    if name.startswith("ceiling"):
+        return "#999"
+    if bench_references.REFERENCE in name:
+        return "#4a5568"
+    if bench_references.SEED in name:
+        return "#d69e2e"
+    return color
+
+
 def chart(r):
     """Bar panels (throughput, p99 latency), the read ratio of every recorded run, and
     the targets, as a dependency-free SVG."""
     http = r["http"]
     names = list(http)
     history = ratio_history()
-    w, bar_h, gap, left = 760, 22, 10, 200
+    w, bar_h, gap, left = 900, 22, 10, 320
     panel_h = len(names) * (bar_h + gap) + 40
     hist_h = 190 if history else 0
-    h = 2 * panel_h + hist_h + 120 + 16 * 14
+    h = 2 * panel_h + hist_h + 120 + 16 * len(r["targets"])
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -427,12 +469,13 @@ def chart(r):
         for i, (name, v) in enumerate(zip(names, values)):
             y = y0 + 12 + i * (bar_h + gap)
             length = (w - left - 110) * v / top
-            fill = "#999" if name.startswith("ceiling") else color
+            fill = bar_color(name, color)
             out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>')
             out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{fill}"/>')
             out.append(f'<text x="{left + length + 6:.1f}" y="{y + 15}">{v:,.{digits}f} {unit}</text>')
 
-    panel(70, "Throughput (requests/s; grey = HTTP ceiling)", [http[n]["rps"] for n in names],
+    panel(70, "Throughput (requests/s; grey = HTTP ceiling, slate = rusqlite reference, "
+          "amber = the seed's stack)", [http[n]["rps"] for n in names],
           "req/s", "#2b6cb0", 0)
     panel(70 + panel_h, "p99 latency (ms)", [http[n]["p99_us"] / 1000 for n in names], "ms",
           "#c05621", 1)
@@ -441,9 +484,9 @@ def chart(r):
         out.append(f'<text x="10" y="{y0}" font-weight="bold">GET /posts/{{id}} as a share of '
                    f'the HTTP ceiling, every run in BENCHMARKS.md (dot: median round; line: '
                    f'range)</text>')
-        # 40-80% unless a run's range reaches beyond, in steps of 10.
+        # 40-90% unless a run's range reaches beyond, in steps of 10.
         lo_pct = min(40, 10 * int(min(low for _, _, low, _ in history) // 10))
-        hi_pct = max(80, -10 * int(-max(high for _, _, _, high in history) // 10))
+        hi_pct = max(90, -10 * int(-max(high for _, _, _, high in history) // 10))
         top, height = y0 + 20, 130
 
         def ypos(pct):
@@ -455,16 +498,15 @@ def chart(r):
                        f'fill="#555">{pct}%</text>')
             out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(pct):.1f}" y2="{ypos(pct):.1f}" '
                        f'stroke="#eee"/>')
-        out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(60):.1f}" y2="{ypos(60):.1f}" '
-                   f'stroke="#c53030" stroke-dasharray="4 3"/>')
-        # At the left, where the oldest runs are: the newest sit above the goal.
-        out.append(f'<text x="{left + 4}" y="{ypos(60) - 4:.1f}" fill="#c53030" '
-                   f'font-size="11">goal 60%</text>')
+        out.append(f'<line x1="{left}" x2="{w - 20}" y1="{ypos(READ_GOAL):.1f}" '
+                   f'y2="{ypos(READ_GOAL):.1f}" stroke="#c53030" stroke-dasharray="4 3"/>')
+        out.append(f'<text x="{left + 4}" y="{ypos(READ_GOAL) - 4:.1f}" fill="#c53030" '
+                   f'font-size="11">goal {READ_GOAL}%</text>')
         step = (w - 20 - left) / max(len(history), 1)
         every = -(-len(history) // 8)  # at most 8 date labels
         for i, (date, mid, low, high) in enumerate(history):
             x = left + step * (i + 0.5)
-            color = "#2b6cb0" if mid >= 60 else "#c05621"
+            color = "#2b6cb0" if mid >= READ_GOAL else "#c05621"
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{ypos(high):.1f}" y2="{ypos(low):.1f}" '
                        f'stroke="{color}" stroke-width="2"/>')
             out.append(f'<circle cx="{x:.1f}" cy="{ypos(mid):.1f}" r="4" fill="{color}">'

@@ -144,8 +144,7 @@ def lines(r):
 
 def main():
     bench.ensure_wrk()
-    bench.log("building release binaries...")
-    bench.run(["cargo", "build", "--release", "-p", "web", "-p", "seed", "--bins"], cwd=bench.ROOT)
+    bench.build()
     r = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
          "machine": bench.machine(), "targets": []}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,5 +1,7 @@
-//! Nothing acknowledged is lost: kill -9 under load, backups under load, kill -9
-//! during a backup, SIGTERM under load. Real binaries, loopback only.
+//! Nothing acknowledged is lost: kill -9 under load (64 writers, so that the
+//! write lane commits them in batches and the kill falls inside one), backups
+//! under load, kill -9 during a backup, SIGTERM under load. Real binaries,
+//! loopback only.
 //!
 //! The kill moments are random. The seed is printed on stderr (shown with
 //! `--nocapture` and in a failure's output); `CRASH_SEED=<seed> cargo test -p
@@ -9,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,7 +21,9 @@ use diesel::prelude::*;
 use end_to_end::{ADMIN_TOKEN, Sandbox, Server, integrity, wait_for};
 use serde_json::json;
 
-const CLIENTS: usize = 32;
+/// Enough concurrent writers that several queue behind each one the write lane
+/// runs, so that it commits them in batches.
+const CLIENTS: usize = 64;
 
 /// Load from `CLIENTS` threads, each POSTing posts until told to stop or until the
 /// server goes away. Returns the ids that were acknowledged with 201.
@@ -153,8 +158,11 @@ fn kill_9_under_load(s: &Sandbox) {
     s.prepare();
     let mut random = rng();
     let mut total = 0;
+    let mut batched_rounds = 0;
     for round in 0..10 {
-        let server = s.serve(&[]);
+        // The write lane says when it commits several writes together.
+        let mut server = s.serve(&[("RUST_LOG", "warn,db::executor=debug")]);
+        let batches = largest_batch(&mut server);
         let load = Load::start(&server);
         load.wait_for_acks(1);
         // Not a wait: the random moment of the kill is what this test varies.
@@ -162,6 +170,9 @@ fn kill_9_under_load(s: &Sandbox) {
         server.kill9();
         let acked = load.finish();
         total += acked.len();
+        if batches.join().unwrap() > 1 {
+            batched_rounds += 1;
+        }
 
         if !s.is_postgres() {
             assert_eq!(integrity(&mut s.conn()), "ok", "round {round}");
@@ -185,6 +196,30 @@ fn kill_9_under_load(s: &Sandbox) {
         total > 100,
         "the load did little: {total} acknowledged posts"
     );
+    // Killed while committing batches, not single writes, in most rounds (a
+    // round killed within its first milliseconds may have seen none yet).
+    assert!(
+        batched_rounds >= 5,
+        "only {batched_rounds} of 10 rounds committed batches of writes"
+    );
+}
+
+/// Reads the server's stderr to its end (its death), and returns the largest
+/// batch of writes it said it committed.
+fn largest_batch(server: &mut Server) -> thread::JoinHandle<usize> {
+    let stderr = server.child.stderr.take().unwrap();
+    thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|line| line.contains("committed a batch of writes"))
+            .filter_map(|line| {
+                let (_, after) = line.split_once("writes=")?;
+                after.split_whitespace().next()?.parse().ok()
+            })
+            .max()
+            .unwrap_or(0)
+    })
 }
 
 #[test]

@@ -8,8 +8,12 @@
 //! With `CEILING_BLOCK=1` the constant is built on the read thread, with a reader
 //! connection checked out, as the real handler reads there: the ceiling of any
 //! handler that hands a read to the database threads, whatever the read is.
+//!
+//! With `CEILING_MIDDLEWARE=0` the app has none of `web::app`'s middleware
+//! (request ids, request logs, compression negotiation, closing on an unread
+//! body): the A/B of what that middleware costs per request.
 
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::web::{self as routing, Data, Json, Path};
 use actix_web::{App, HttpServer, guard};
 use anyhow::Context;
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let blocking = std::env::var("CEILING_BLOCK").is_ok_and(|v| v == "1");
+    let middleware = std::env::var("CEILING_MIDDLEWARE").map_or(true, |v| v != "0");
     let state = AppState::new(db::Db::open(&args.db.into()).context("opening the database")?)?;
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
@@ -86,15 +91,21 @@ fn main() -> anyhow::Result<()> {
             } else {
                 resource.to(constant)
             };
-            App::new()
+            let app = App::new()
                 .app_data(Data::new(state.clone()))
                 .service(resource)
-                .configure(web::configure)
-                // The same middleware as `web::app`, in the same order.
-                .wrap(Compress::default())
-                .wrap(from_fn(web::middleware::close_on_unread_body))
-                .wrap(from_fn(web::middleware::request_id))
-                .wrap(web::middleware::request_log())
+                .configure(web::configure);
+            // The same middleware as `web::app`, in the same order, or none.
+            app.wrap(Condition::new(middleware, Compress::default()))
+                .wrap(Condition::new(
+                    middleware,
+                    from_fn(web::middleware::close_on_unread_body),
+                ))
+                .wrap(Condition::new(
+                    middleware,
+                    from_fn(web::middleware::request_id),
+                ))
+                .wrap(Condition::new(middleware, web::middleware::request_log()))
         })
         .workers(args.web.web_workers)
         .bind(&args.web.bind)?

@@ -142,6 +142,16 @@ impl AppState {
         Ok(self.executor.read(f).await?)
     }
 
+    /// Runs `f` at once on this worker's own reader connection on SQLite (see
+    /// [`db::Executor::read_here`]), on a read thread on PostgreSQL: for point reads.
+    pub async fn read_here<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.executor.read_here(f).await?)
+    }
+
     /// Runs `f` in a write transaction on a write thread (`BEGIN IMMEDIATE` on
     /// SQLite, serializable on PostgreSQL, where a lost race runs `f` again):
     /// committed when it returns `Ok`. A full disk is noted for `/ready`.
