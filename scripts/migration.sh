@@ -10,8 +10,9 @@
 # with schema.patch taken back out (the patch widens Integer to BigInt for Rust;
 # the SQL types are what the migrations declare).
 # PostgreSQL: diffed on a scratch database of the local cluster (scripts/postgres.sh)
-# when the diesel CLI was built with PostgreSQL support; otherwise the pair is left
-# to write by hand, and the script says so.
+# when it runs, with a diesel CLI that has PostgreSQL support (built once into
+# target/diesel-pg when the one at hand has none); otherwise the pair is left to
+# write by hand, and the script says so.
 # No difference: an empty pair to fill by hand, and the script says so.
 # DIESEL names the diesel CLI to use (default: the one on PATH, else ~/.cargo/bin).
 set -euo pipefail
@@ -23,6 +24,24 @@ diesel=${DIESEL:-diesel}
 command -v "$diesel" >/dev/null || diesel=$HOME/.cargo/bin/diesel
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+
+# A diesel CLI that speaks PostgreSQL, printed: DIESEL's when it does, else one
+# built once into the project's target/diesel-pg (libpq from Debian's libpq-dev).
+postgres_diesel() {
+  if "$diesel" --version | grep -q postgres; then echo "$diesel"; return; fi
+  local root own
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  own=$root/target/diesel-pg/bin/diesel
+  if [ ! -x "$own" ]; then
+    echo "installing a diesel CLI with PostgreSQL support into target/diesel-pg (once, a few minutes)..." >&2
+    if ! dpkg -s libpq-dev >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=600 install -y libpq-dev >&2 || return 1
+    fi
+    cargo install -q --locked diesel_cli --version '~2.3' --no-default-features \
+      --features postgres,sqlite-bundled --root "$root/target/diesel-pg" >&2 || return 1
+  fi
+  echo "$own"
+}
 
 # True when the file holds nothing but comments and blank lines.
 empty_sql() { ! grep -Ev '^[[:space:]]*(--.*)?$' "$1" >/dev/null; }
@@ -120,22 +139,21 @@ else
   unpatch "$schema" "$scratch/patched.rs" "$scratch/native.rs" > "$scratch/schema.rs"
   generated sqlite "$scratch/sqlite.db" "$scratch/schema.rs"
 
-  pg_url=
-  if "$diesel" --version | grep -q 'postgres'; then
-    pg_url=$("$(dirname "$0")"/postgres.sh url 2>/dev/null || true)
-  fi
-  if [ -n "$pg_url" ]; then
+  pg_url=$("$(dirname "$0")"/postgres.sh url 2>/dev/null || true)
+  pg_diesel=
+  [ -n "$pg_url" ] && pg_diesel=$(postgres_diesel || true)
+  if [ -n "$pg_diesel" ]; then
     scratch_db=scratch_$$
     base=${pg_url%/*}
     psql -q "$pg_url" -c "CREATE DATABASE $scratch_db" >/dev/null
     trap 'psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $scratch_db" >/dev/null 2>&1; rm -rf "$scratch"' EXIT
-    "$diesel" migration run --config-file "$scratch/diesel.toml" --migration-dir migrations/postgres \
+    "$pg_diesel" migration run --config-file "$scratch/diesel.toml" --migration-dir migrations/postgres \
       --database-url "$base/$scratch_db" >/dev/null
     # PostgreSQL declares bigint where SQLite says integer: schema.rs as it is.
-    generated postgres "$base/$scratch_db" "$schema"
+    diesel=$pg_diesel generated postgres "$base/$scratch_db" "$schema"
   else
-    empty_pair postgres "Not generated (needs a diesel CLI with PostgreSQL and 'make postgres'): write the SQL by hand; the SQLite pair shows the change."
-    echo "postgres: not generated: this needs a diesel CLI built with PostgreSQL support and a running 'make postgres'; wrote an empty pair to fill by hand (the sqlite pair shows the change)"
+    empty_pair postgres "Not generated (needs a running 'make postgres' to diff against): write the SQL by hand; the SQLite pair shows the change."
+    echo "postgres: not generated: start 'make postgres' to diff against it; wrote an empty pair to fill by hand (the sqlite pair shows the change)"
   fi
 fi
 echo "created migrations/{sqlite,postgres}/${version}_$name; next: make migrate check=1, make migrate, make schema"

@@ -197,11 +197,14 @@ fn kill_9_under_load(s: &Sandbox) {
         "the load did little: {total} acknowledged posts"
     );
     // Killed while committing batches, not single writes, in most rounds (a
-    // round killed within its first milliseconds may have seen none yet).
-    assert!(
-        batched_rounds >= 5,
-        "only {batched_rounds} of 10 rounds committed batches of writes"
-    );
+    // round killed within its first milliseconds may have seen none yet). Group
+    // commit is SQLite's write lane; PostgreSQL's writers commit each alone.
+    if !s.is_postgres() {
+        assert!(
+            batched_rounds >= 5,
+            "only {batched_rounds} of 10 rounds committed batches of writes"
+        );
+    }
 }
 
 /// Reads the server's stderr to its end (its death), and returns the largest
