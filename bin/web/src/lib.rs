@@ -81,16 +81,8 @@ impl AppState {
             }
             touched.insert(id.clone(), now.unix());
         }
-        let executor = self.executor.clone();
-        let disk_full = self.disk_full.clone();
-        actix_web::rt::spawn(async move {
-            let written = executor
-                .write(move |conn| domain::Token::touch(conn, &id, now))
-                .await;
-            disk_full.record(&written);
-            if let Err(err) = written {
-                tracing::warn!(error = %err, "could not record a token's last use");
-            }
+        self.write_unawaited("record a token's last use", move |conn| {
+            domain::Token::touch(conn, &id, now)
         });
     }
 
@@ -108,15 +100,26 @@ impl AppState {
         {
             return;
         }
+        self.write_unawaited("prune expired idempotency keys", move |conn| {
+            domain::models::idempotency::prune_expired(conn, now)
+        });
+    }
+
+    /// Runs `f` on the write lane without anyone awaiting it: housekeeping that
+    /// must not hold up the request that caused it. A failure is logged (it could
+    /// not `what`) and, like any write's, noted for `/ready` when the disk is full.
+    fn write_unawaited<T, F>(&self, what: &'static str, f: F)
+    where
+        F: FnMut(&mut domain::Connection) -> domain::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let executor = self.executor.clone();
         let disk_full = self.disk_full.clone();
         actix_web::rt::spawn(async move {
-            let pruned = executor
-                .write(move |conn| domain::models::idempotency::prune_expired(conn, now))
-                .await;
-            disk_full.record(&pruned);
-            if let Err(err) = pruned {
-                tracing::warn!(error = %err, "could not prune expired idempotency keys");
+            let written = executor.write(f).await;
+            disk_full.record(&written);
+            if let Err(err) = written {
+                tracing::warn!(error = %err, "could not {what}");
             }
         });
     }
