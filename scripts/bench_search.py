@@ -26,6 +26,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (the servers, environment and log of make bench)
+
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
 POSTS, USERS = 1_000_000, 1000
@@ -38,10 +41,6 @@ KINDS = ["one word", "two words", "prefix", "phrase"]
 # Vocabulary ranks the query words come from (of 5 000; Zipf's law puts each of
 # them in roughly 0.1% to 0.8% of the posts, as a content word of real text).
 BAND = (500, 4000)
-
-
-def log(msg):
-    print(msg, flush=True)
 
 
 def vocabulary():
@@ -110,7 +109,7 @@ def latencies(port, table):
                      "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
                      "queries": len(qs), "requests": samples,
                      "items_per_page": hits / samples, "example": qs[0]}
-        log(f"  {kind}: p50 {out[kind]['p50_ms']:.2f} ms, p99 {out[kind]['p99_ms']:.2f} ms")
+        bench.log(f"  {kind}: p50 {out[kind]['p50_ms']:.2f} ms, p99 {out[kind]['p99_ms']:.2f} ms")
     conn.close()
     return out
 
@@ -139,7 +138,7 @@ end
         os.unlink(f.name)
     r = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
     r["rps"] = r["requests"] / r["seconds"]
-    log(f"  {CONNECTIONS} connections: {r['rps']:.0f} req/s, p99 {r['p99_us'] / 1000:.1f} ms")
+    bench.log(f"  {CONNECTIONS} connections: {r['rps']:.0f} req/s, p99 {r['p99_us'] / 1000:.1f} ms")
     return r
 
 
@@ -152,26 +151,26 @@ def measure(server_class, env_for, posts=POSTS, users=USERS):
         env = env_for(db)
         subprocess.run([str(REL / "web"), "migrate"], env=env, cwd=folder, check=True,
                        stdout=subprocess.DEVNULL)
-        log(f"search: seeding {posts} posts (the triggers index them as they come)...")
+        bench.log(f"search: seeding {posts} posts (the triggers index them as they come)...")
         started = time.perf_counter()
         subprocess.run([str(REL / "seed"), "--demo", str(users), str(posts)], env=env, cwd=folder,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r["seed_s"] = time.perf_counter() - started
-        log("search: web reindex (the index built again from every post)...")
+        bench.log("search: web reindex (the index built again from every post)...")
         started = time.perf_counter()
         subprocess.run([str(REL / "web"), "reindex"], env=env, cwd=folder, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r["build_s"] = time.perf_counter() - started
-        log(f"  index built in {r['build_s']:.1f} s")
+        bench.log(f"  index built in {r['build_s']:.1f} s")
         r["file_mib"] = db.stat().st_size / 2**20
         server = server_class([str(REL / "web"), "serve"], env, folder)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             table = queries(conn, posts)
             conn.close()
-            log("search: latency at one connection...")
+            bench.log("search: latency at one connection...")
             r["latency"] = latencies(server.port, table)
-            log(f"search: throughput at {CONNECTIONS} connections...")
+            bench.log(f"search: throughput at {CONNECTIONS} connections...")
             r["throughput"] = throughput(server.port, table)
         finally:
             server.stop()
@@ -210,8 +209,6 @@ def lines(s):
 
 
 def main():
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import bench  # noqa: E402  (the servers and environment of make bench)
     posts = int(sys.argv[1]) if len(sys.argv) > 1 else POSTS
     bench.ensure_wrk()
     s = measure(bench.Server, bench.env_for, posts=posts)

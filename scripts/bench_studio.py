@@ -15,7 +15,6 @@ section to BENCHMARKS.md.
 import datetime
 import http.client
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -23,6 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (make bench's build, demo data, ports and machine)
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
@@ -42,35 +44,9 @@ PAGES = {
 }
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def build():
-    # make bench's own build (one cargo run for every binary and example), so
-    # that neither run rebuilds what the other built.
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import bench  # noqa: E402
-    bench.build()
-
-
 def prepare(folder):
-    db = Path(folder) / "app.db"
-    env = dict(os.environ, DATABASE_URL=str(db), RUST_LOG="warn", ADMIN_TOKEN="",
-               BACKUP_DIR=str(Path(folder) / "backups"))
-    subprocess.run([str(REL / "web"), "migrate"], env=env, cwd=folder, check=True,
-                   stdout=subprocess.DEVNULL)
-    log(f"seeding {USERS} users, {POSTS} posts...")
-    subprocess.run([str(REL / "seed"), "--demo", str(USERS), str(POSTS)], env=env, cwd=folder,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return env
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """The demo file, and the environment that points at it."""
+    return bench.env_for(bench.prepare_db(folder, USERS, POSTS))
 
 
 def get(port, path, cookie=None):
@@ -92,10 +68,12 @@ def server_ms(reply):
 
 def measure():
     """{page: {server_p50_ms, server_p95_ms, wall_p50_ms}} over POSTS posts."""
-    build()
+    # make bench's own build (one cargo run for every binary and example), so
+    # that neither run rebuilds what the other built.
+    bench.build()
     with tempfile.TemporaryDirectory() as folder:
         env = prepare(folder)
-        port = free_port()
+        port = bench.free_port()
         env["STUDIO_BIND"] = f"127.0.0.1:{port}"
         studio = subprocess.Popen([str(REL / "studio")], env=env, cwd=folder, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -106,7 +84,7 @@ def measure():
             cookie = re.search(r"studio_session=([0-9a-f]+)", reply.getheader("Set-Cookie")).group(1)
             out = {}
             for name, page in PAGES.items():
-                log(f"studio: {name} ({REQUESTS} requests)...")
+                bench.log(f"studio: {name} ({REQUESTS} requests)...")
                 server, wall = [], []
                 for _ in range(REQUESTS):
                     reply, _, ms = get(port, page, cookie)
@@ -144,9 +122,7 @@ def record_lines(s):
 def main():
     s = measure()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown cpu")
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
+    machine = bench.machine()
     lines = [f"\n## {date}: studio (`python3 scripts/bench_studio.py`)\n",
              f"Machine: {machine}, shared: other builds and tests may run at the same "
              "time, and the figures are as measured."]
