@@ -29,7 +29,10 @@ fn fresh_clone() -> tempfile::TempDir {
 }
 
 fn dotenv(dir: &Path) -> String {
-    let out = Command::new(dir.join("scripts/dotenv.sh"))
+    // Through bash rather than exec: the copy was just written, and a test that
+    // forks meanwhile may still hold it open for writing (ETXTBSY).
+    let out = Command::new("bash")
+        .arg(dir.join("scripts/dotenv.sh"))
         .current_dir(dir)
         .output()
         .unwrap();
