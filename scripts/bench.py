@@ -95,12 +95,14 @@ def env_for(db, **extra):
     return env
 
 
-def prepare_db(folder, users, posts):
+def prepare_db(folder, users, posts, bin_dir=REL):
+    """A demo database made by the `web` and `seed` binaries in `bin_dir`."""
     db = Path(folder) / "app.db"
     env = env_for(db)
-    run([str(REL / "web"), "migrate"], env=env, cwd=folder, stdout=subprocess.DEVNULL)
+    bin_dir = Path(bin_dir).resolve()
+    run([str(bin_dir / "web"), "migrate"], env=env, cwd=folder, stdout=subprocess.DEVNULL)
     log(f"seeding {users} users, {posts} posts...")
-    run([str(REL / "seed"), "--demo", str(users), str(posts)], env=env, cwd=folder,
+    run([str(bin_dir / "seed"), "--demo", str(users), str(posts)], env=env, cwd=folder,
         stdout=subprocess.DEVNULL)
     return db
 

@@ -13,6 +13,8 @@ request (user + system, from /proc), steadier on a busy machine.
 Alone, an A/B of two builds or settings on a fresh demo database:
   python3 scripts/bench_ab.py --mode get --rounds 8 \\
       A=target/ab/web-before B=target/release/web
+  python3 scripts/bench_ab.py --mode get --seed-with target/ab/old \\
+      BEFORE=target/ab/web-before AFTER=target/ab/web-pg
   python3 scripts/bench_ab.py --mode create NORMAL=:SQLITE_SYNCHRONOUS=NORMAL \\
       FULL=:SQLITE_SYNCHRONOUS=FULL
 BENCH_PIN=0 runs them without pinning. A variant is NAME=BINARY[:KEY=VALUE,...]: the binary defaults to the release
@@ -139,12 +141,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--json", help="also write every round's figures to this file")
+    parser.add_argument("--seed-with", metavar="DIR", default=bench.REL,
+                        help="the folder whose `web` and `seed` make the demo database "
+                             "(a build older than the newest migration needs its own)")
     parser.add_argument("variants", nargs="+", metavar="NAME=BINARY[:KEY=VALUE,...]")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
     bench.ensure_wrk()
     with tempfile.TemporaryDirectory() as folder:
-        db = bench.prepare_db(folder, bench.USERS, bench.POSTS)
+        db = bench.prepare_db(folder, bench.USERS, bench.POSTS, args.seed_with)
         results = series(variants, [args.mode], db, folder, args.rounds, args.seconds)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
