@@ -112,3 +112,36 @@ fn reindex_repairs_what_check_finds() {
     let reply = server.call("GET", "/posts?q=persimmon", None, None);
     assert_eq!(reply.body["items"][0]["title"], Value::from("Persimmon"));
 }
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    v: Option<i64>,
+}
+
+/// Writes merge the index's segments lazily (FTS5's `automerge` is 8, stored in
+/// the file for every program that writes it), and a demo seed leaves the index
+/// merged, so the next writes do not pay for merging a bulk load.
+#[test]
+fn the_index_merges_lazily_and_a_demo_seed_leaves_it_merged() {
+    let s = Sandbox::new();
+    s.prepare();
+    let out = s.run("seed", &["--demo", "3", "200"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("search index: merged"), "{text}");
+    let mut conn = s.conn();
+    let setting: Setting =
+        diesel::sql_query("SELECT v FROM posts_fts_config WHERE k = 'automerge'")
+            .get_result(&mut conn)
+            .unwrap();
+    assert_eq!(setting.v, Some(8));
+    // Rolled back, FTS5's default again.
+    s.run("web", &["rollback"]);
+    let setting: Setting =
+        diesel::sql_query("SELECT v FROM posts_fts_config WHERE k = 'automerge'")
+            .get_result(&mut conn)
+            .unwrap();
+    assert_eq!(setting.v, Some(4));
+    s.run("web", &["migrate"]);
+    s.run("web", &["reindex", "--check"]);
+}

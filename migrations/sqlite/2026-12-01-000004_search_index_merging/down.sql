@@ -1,0 +1,2 @@
+-- FTS5's default.
+INSERT INTO `posts_fts` (`posts_fts`, `rank`) VALUES ('automerge', 4);
