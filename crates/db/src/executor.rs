@@ -122,6 +122,7 @@ pub struct Executor {
 #[derive(Debug)]
 struct Shared {
     reads: Sender<Job>,
+    read_threads: usize,
     writes: Sender<Box<dyn Write>>,
     #[expect(dead_code, reason = "held only to be joined when dropped")]
     threads: Threads,
@@ -176,6 +177,7 @@ impl Executor {
         Ok(Executor {
             shared: Arc::new(Shared {
                 reads,
+                read_threads,
                 writes,
                 threads: Threads(threads),
                 db,
@@ -195,6 +197,46 @@ impl Executor {
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
+        let result = self.queue_read(f)?;
+        // The answer is dropped unsent only when the job panicked.
+        result.await.map_err(|_| Error::Panicked)?
+    }
+
+    /// Runs each of `fs` on a reader connection of its own on the read lane, all
+    /// queued at once so that they run side by side on as many read threads as
+    /// are free ([`Executor::read_threads`]): a read split into parts. The
+    /// answers come in the order of `fs`; the first error is the answer. Each
+    /// part reads its own snapshot.
+    pub async fn read_all<T, E, F>(&self, fs: Vec<F>) -> Result<Vec<T>, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        let mut results = Vec::with_capacity(fs.len());
+        for f in fs {
+            results.push(self.queue_read(f)?);
+        }
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            out.push(result.await.map_err(|_| Error::Panicked)??);
+        }
+        Ok(out)
+    }
+
+    /// How many threads the read lane has: how many parts of a split read run at
+    /// once on an idle server.
+    pub fn read_threads(&self) -> usize {
+        self.shared.read_threads
+    }
+
+    /// Queues `f` on the read lane; the receiver gets its answer.
+    fn queue_read<T, E, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, E>>, Error>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         let (answer, result) = oneshot::channel();
         let queued = Instant::now();
         let timeout = self.shared.db.config().pool_timeout;
@@ -207,8 +249,7 @@ impl Executor {
             let _ = answer.send(outcome);
         });
         Self::queue(&self.shared.reads, job)?;
-        // The answer is dropped unsent only when the job panicked.
-        result.await.map_err(|_| Error::Panicked)?
+        Ok(result)
     }
 
     /// Runs `f` on SQLite at once, on the calling thread's own reader connection
@@ -502,6 +543,33 @@ mod tests {
         }));
         assert!(matches!(failed, Err(Error::Query(_))), "{failed:?}");
         assert_eq!(executor.db().read(count).unwrap(), 10);
+    }
+
+    /// The parts of a split read run at once: each waits for the other's word,
+    /// which one after the other would never come.
+    #[test]
+    fn the_parts_of_a_split_read_run_side_by_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = Executor::start(open(&dir, Duration::from_secs(5))).unwrap();
+        assert_eq!(executor.read_threads(), 2);
+        let (to_b, from_a) = crossbeam_channel::bounded::<()>(1);
+        let (to_a, from_b) = crossbeam_channel::bounded::<()>(1);
+        let part = |tell: Sender<()>, hear: Receiver<()>| {
+            move |conn: &mut crate::Connection| {
+                tell.send(()).unwrap();
+                hear.recv_timeout(Duration::from_secs(5))
+                    .map_err(|_| Error::Busy)?;
+                count(conn)
+            }
+        };
+        let counts = block_on(executor.read_all(vec![part(to_b, from_b), part(to_a, from_a)]));
+        assert_eq!(counts.unwrap(), [0, 0]);
+        // An error in one part is the answer.
+        let failed = block_on(executor.read_all(vec![
+            Box::new(count) as Box<dyn FnOnce(&mut crate::Connection) -> Result<i64, Error> + Send>,
+            Box::new(|_: &mut crate::Connection| Err(Error::Busy)),
+        ]));
+        assert!(matches!(failed, Err(Error::Busy)), "{failed:?}");
     }
 
     #[test]
