@@ -32,6 +32,9 @@ pub use error::{ApiError, ApiResult};
 pub use routes::Operation;
 pub use serve::ServeArgs;
 
+/// The most shares a search's ranking is split into, whatever the read threads.
+pub const SEARCH_SHARES: u32 = 8;
+
 /// What every handler shares: the threads that run database work, and through
 /// them the database.
 #[derive(Debug, Clone)]
@@ -143,6 +146,31 @@ impl AppState {
         T: Send + 'static,
     {
         Ok(self.executor.read(f).await?)
+    }
+
+    /// Runs a search with its ranking split into one share per read thread (at
+    /// most [`SEARCH_SHARES`]), ranked side by side, then merged into its page on
+    /// one more read: on an idle server a search takes about its share of the time.
+    pub async fn search(&self, search: domain::Search) -> ApiResult<domain::Page<domain::Hit>> {
+        let search = Arc::new(search);
+        let parts = if search.can_find() {
+            u32::try_from(self.executor.read_threads())
+                .unwrap_or(1)
+                .clamp(1, SEARCH_SHARES)
+        } else {
+            0
+        };
+        let windows = (0..parts)
+            .map(|n| {
+                let search = Arc::clone(&search);
+                move |conn: &mut domain::Connection| search.window(conn, n, parts)
+            })
+            .collect();
+        let shares = self.executor.read_all(windows).await?;
+        Ok(self
+            .executor
+            .read(move |conn| search.page(conn, shares))
+            .await?)
     }
 
     /// Runs `f` at once on this worker's own reader connection on SQLite (see

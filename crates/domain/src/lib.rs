@@ -16,7 +16,7 @@ pub mod validate;
 
 pub use cursor::CursorError;
 pub use models::post::{NewPostInput, Post, PostChangesInput, PostFilter};
-pub use models::search::{Hit, QueryError, SearchQuery, Snippet};
+pub use models::search::{Hit, QueryError, Search, SearchQuery, Share, Snippet};
 pub use models::token::{Authenticated, IssuedToken, Token};
 pub use models::user::{NewUserInput, User, UserChangesInput};
 pub use time::Timestamp;

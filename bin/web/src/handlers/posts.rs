@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{Json, Path, Query};
 use actix_web::{delete, get, patch, post};
 
-use domain::{Post, Timestamp};
+use domain::{Post, Search, Timestamp};
 
 use super::State;
 use crate::error::ApiResult;
@@ -55,19 +55,15 @@ pub async fn list(
             Ok(Json(found.into()))
         }
         PostsRequest::Search(filter, search, page) => {
-            let found = state
-                .read(move |conn| {
-                    Post::search(
-                        conn,
-                        &actor,
-                        &filter,
-                        &search,
-                        page.cursor.as_deref(),
-                        page.limit,
-                        now,
-                    )
-                })
-                .await?;
+            let search = Search::new(
+                actor,
+                filter,
+                search,
+                page.cursor.as_deref(),
+                page.limit,
+                now,
+            )?;
+            let found = state.search(search).await?;
             Ok(Json(found.into()))
         }
     }

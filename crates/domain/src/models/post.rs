@@ -26,7 +26,7 @@ impl Post {
         self.published_at.is_some_and(|at| at <= now)
     }
 
-    fn visible_to(&self, actor: &Actor, now: Timestamp) -> bool {
+    pub(crate) fn visible_to(&self, actor: &Actor, now: Timestamp) -> bool {
         self.is_public(now) || actor.is_self_or_admin(&self.author_id)
     }
 }
@@ -120,6 +120,15 @@ impl Post {
         } else {
             Err(Error::NotFound)
         }
+    }
+
+    /// The posts with these ids that exist, in no particular order, whoever may
+    /// see them: the caller decides (a search reads its window's posts so).
+    pub(crate) fn by_ids(conn: &mut Connection, ids: &[i64]) -> Result<Vec<Post>> {
+        Ok(per_backend!(conn, |c| posts::table
+            .filter(posts::id.eq_any(ids))
+            .select(Post::as_select())
+            .load(c))?)
     }
 
     /// The post if `actor` may change it: `NotFound` when they cannot see it,

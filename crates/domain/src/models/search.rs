@@ -9,7 +9,7 @@
 //! module is the one place that queries it.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
 
 use crate::models::per_backend;
 use crate::models::post::{Post, PostFilter};
@@ -332,66 +332,197 @@ pub struct Hit {
 }
 
 #[derive(QueryableByName)]
-struct Found {
-    #[diesel(embed)]
-    post: Post,
-    #[diesel(sql_type = Double)]
-    score: f64,
-}
-
-#[derive(QueryableByName)]
-struct Examined {
+struct Ranked {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Double)]
     score: f64,
 }
 
-/// The ranked matches after a cursor, best first, at most `$4` of them: the
-/// window one request examines. `$1` is the backend's query text, `$2, $3` the
-/// cursor's (score, id). SQLite: bm25 over the FTS5 table. PostgreSQL: minus
-/// `ts_rank`, so that lower is better on both.
+/// The best matches after a cursor among the posts whose id is `$6` modulo `$5`,
+/// best first, at most `$4` of them. `$1` is the backend's query text, `$2, $3`
+/// the cursor's (score, id). SQLite: bm25 over the FTS5 table. PostgreSQL: minus
+/// `ts_rank`, so that lower is better on both. The share is tested before the
+/// rank is computed, so each share ranks only its own matches.
 const SQLITE_WINDOW: &str = "SELECT id, score FROM (\
      SELECT rowid AS id, bm25(posts_fts, TITLE_WEIGHT, 1.0) AS score \
-     FROM posts_fts WHERE posts_fts MATCH $1) \
-     WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
+     FROM posts_fts WHERE posts_fts MATCH ?1 AND ((rowid % ?5) + ?5) % ?5 = ?6) \
+     WHERE (score, id) > (?2, ?3) ORDER BY score, id LIMIT ?4";
 const POSTGRES_WINDOW: &str = "SELECT id, score FROM (\
      SELECT id, -ts_rank(posts_search_document(title, content), query)::float8 AS score \
      FROM posts, to_tsquery('simple'::regconfig, posts_search_fold($1)) AS query \
-     WHERE posts_search_document(title, content) @@ query) AS matches \
-     WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
+     WHERE posts_search_document(title, content) @@ query AND ((id % $5) + $5) % $5 = $6) \
+     AS matches WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
 
-/// The visible posts of the window, best first: `$5` author filter, `$6` admin,
-/// `$7` now, `$8` the caller's id, `$9` the published filter, `$10` rows.
-const PAGE: &str = "SELECT p.id, p.title, p.content, p.author_id, p.published_at, w.score \
-     FROM (WINDOW) AS w JOIN posts AS p ON p.id = w.id \
-     WHERE ($5 IS NULL OR p.author_id = $5) \
-     AND ($6 OR (p.published_at IS NOT NULL AND p.published_at <= $7) OR p.author_id = $8) \
-     AND ($9 IS NULL OR $9 = (p.published_at IS NOT NULL AND p.published_at <= $7)) \
-     ORDER BY w.score, w.id LIMIT $10";
+/// Posts of the window fetched per statement while looking for a page of visible
+/// ones: a page and one more, then as many again, up to the whole window.
+fn fetch_size(limit: i64) -> usize {
+    usize::try_from(limit + 1).unwrap_or(1)
+}
 
-/// The last match of a full window (`$5` = window - 1), where the next request
-/// resumes when the window held fewer visible posts than a page.
-const LAST_EXAMINED: &str = "SELECT w.id, w.score FROM (WINDOW) AS w \
-     ORDER BY w.score, w.id LIMIT 1 OFFSET $5";
+/// One search request, run in steps so that its ranking can be split over
+/// several connections at once: [`Search::window`] ranks one share of the
+/// matches (by post id), [`Search::page`] merges the shares into the request's
+/// window and reads the visible posts of it. Ranking is most of a search's work
+/// (bm25 reads every match's length), and the shares run side by side on the
+/// read threads; [`Search::run`] does it all on one connection.
+#[derive(Debug, Clone)]
+pub struct Search {
+    actor: Actor,
+    filter: PostFilter,
+    query: SearchQuery,
+    after: (f64, i64),
+    limit: i64,
+    now: Timestamp,
+}
 
-/// `sql` for this connection's backend: its window, and `?N` parameters on SQLite.
-fn dialect(conn: &Connection, sql: &str) -> String {
-    match conn {
-        db::AnyConnection::Pg(_) => sql.replace("WINDOW", POSTGRES_WINDOW),
-        db::AnyConnection::Sqlite(_) => sql
-            .replace(
-                "WINDOW",
-                &SQLITE_WINDOW.replace("TITLE_WEIGHT", &format!("{TITLE_WEIGHT:?}")),
-            )
-            .replace('$', "?"),
+/// The ranked matches of one share of a search: (score, id), best first.
+#[derive(Debug, Clone, Default)]
+pub struct Share(Vec<(f64, i64)>);
+
+impl Search {
+    /// A search for `actor` (under `filter`, as [`Post::list`]), resuming after
+    /// `cursor`: a cursor that is not a search's is an error here, before any work.
+    pub fn new(
+        actor: Actor,
+        filter: PostFilter,
+        query: SearchQuery,
+        cursor: Option<&str>,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<Self> {
+        let after = match cursor {
+            Some(cursor) => cursor::decode_search(cursor)?,
+            None => (f64::NEG_INFINITY, i64::MIN),
+        };
+        Ok(Self {
+            actor,
+            filter,
+            query,
+            after,
+            limit: crate::clamp_limit(limit),
+            now,
+        })
+    }
+
+    /// False when nothing can be found whatever matches: an anonymous caller's
+    /// drafts. Then no share need be ranked.
+    pub fn can_find(&self) -> bool {
+        !(self.actor.id().is_none() && self.filter.published == Some(false))
+    }
+
+    /// Share `part` of `parts` (posts whose id is `part` modulo `parts`): its best
+    /// [`WINDOW`] matches after the cursor.
+    pub fn window(&self, conn: &mut Connection, part: u32, parts: u32) -> Result<Share> {
+        let parts = parts.max(1);
+        let (text, sql) = match conn {
+            db::AnyConnection::Pg(_) => (self.query.tsquery(), POSTGRES_WINDOW.to_owned()),
+            db::AnyConnection::Sqlite(_) => (
+                self.query.fts5(),
+                SQLITE_WINDOW.replace("TITLE_WEIGHT", &format!("{TITLE_WEIGHT:?}")),
+            ),
+        };
+        let ranked: Vec<Ranked> = per_backend!(conn, |c| {
+            diesel::sql_query(&sql)
+                .bind::<Text, _>(&text)
+                .bind::<Double, _>(self.after.0)
+                .bind::<BigInt, _>(self.after.1)
+                .bind::<BigInt, _>(WINDOW)
+                .bind::<BigInt, _>(i64::from(parts))
+                .bind::<BigInt, _>(i64::from(part % parts))
+                .load(c)
+        })?;
+        Ok(Share(ranked.into_iter().map(|r| (r.score, r.id)).collect()))
+    }
+
+    /// The page: the shares merged into the request's window (the best [`WINDOW`]
+    /// matches after the cursor, however many shares), and its first `limit`
+    /// posts the caller may see. When the window held fewer, the next cursor
+    /// resumes after the window's last match, so the work per request stays
+    /// bounded however many invisible matches rank first.
+    pub fn page(&self, conn: &mut Connection, shares: Vec<Share>) -> Result<Page<Hit>> {
+        let mut window: Vec<(f64, i64)> = shares.into_iter().flat_map(|s| s.0).collect();
+        window.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let window_len = usize::try_from(WINDOW).unwrap_or(usize::MAX);
+        window.truncate(window_len);
+        let wanted = fetch_size(self.limit);
+        let mut found: Vec<Hit> = Vec::new();
+        let mut fetch = wanted;
+        let mut rest = window.as_slice();
+        while found.len() < wanted && !rest.is_empty() {
+            let (chunk, after) = rest.split_at(fetch.min(rest.len()));
+            rest = after;
+            fetch = fetch.saturating_mul(2);
+            let ids: Vec<i64> = chunk.iter().map(|&(_, id)| id).collect();
+            let mut posts: std::collections::HashMap<i64, Post> = Post::by_ids(conn, &ids)?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect();
+            for &(score, id) in chunk {
+                let Some(post) = posts.remove(&id) else {
+                    continue; // deleted since it was ranked
+                };
+                if self.shows(&post) && found.len() < wanted {
+                    found.push(Hit {
+                        snippet: Snippet::of(&post, &self.query),
+                        post,
+                        score,
+                    });
+                }
+            }
+        }
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let next_cursor = if found.len() > limit {
+            found.truncate(limit);
+            found
+                .last()
+                .map(|h| cursor::encode_search(h.score, h.post.id))
+        } else if window.len() == window_len {
+            window
+                .last()
+                .map(|&(score, id)| cursor::encode_search(score, id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: found,
+            next_cursor,
+        })
+    }
+
+    /// The whole search on one connection.
+    pub fn run(&self, conn: &mut Connection) -> Result<Page<Hit>> {
+        if !self.can_find() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let share = self.window(conn, 0, 1)?;
+        self.page(conn, vec![share])
+    }
+
+    /// Whether the caller sees `post` on this search's pages: visible to them,
+    /// and by the author and in the published state the filter asks for.
+    fn shows(&self, post: &Post) -> bool {
+        post.visible_to(&self.actor, self.now)
+            && self
+                .filter
+                .author_id
+                .as_ref()
+                .is_none_or(|author| *author == post.author_id)
+            && self
+                .filter
+                .published
+                .is_none_or(|published| published == post.is_public(self.now))
     }
 }
 
 impl Post {
     /// Posts `actor` may see that match `query`, best first (under `filter`, as
     /// [`Post::list`]), paged by a cursor on (score, id). Each request examines
-    /// at most [`WINDOW`] matches after the cursor.
+    /// at most [`WINDOW`] matches after the cursor. On one connection; see
+    /// [`Search`] for the steps that can share the ranking among several.
     pub fn search(
         conn: &mut Connection,
         actor: &Actor,
@@ -401,65 +532,15 @@ impl Post {
         limit: i64,
         now: Timestamp,
     ) -> Result<Page<Hit>> {
-        let limit = crate::clamp_limit(limit);
-        let (after_score, after_id) = match cursor {
-            Some(cursor) => cursor::decode_search(cursor)?,
-            None => (f64::NEG_INFINITY, i64::MIN),
-        };
-        if actor.id().is_none() && filter.published == Some(false) {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        }
-        let text = match conn {
-            db::AnyConnection::Pg(_) => query.tsquery(),
-            db::AnyConnection::Sqlite(_) => query.fts5(),
-        };
-        let page_sql = dialect(conn, PAGE);
-        let found: Vec<Found> = per_backend!(conn, |c| {
-            diesel::sql_query(&page_sql)
-                .bind::<Text, _>(&text)
-                .bind::<Double, _>(after_score)
-                .bind::<BigInt, _>(after_id)
-                .bind::<BigInt, _>(WINDOW)
-                .bind::<Nullable<Text>, _>(filter.author_id.as_deref())
-                .bind::<Bool, _>(actor.is_admin())
-                .bind::<BigInt, _>(now.unix())
-                .bind::<Nullable<Text>, _>(actor.id())
-                .bind::<Nullable<Bool>, _>(filter.published)
-                .bind::<BigInt, _>(limit + 1)
-                .load(c)
-        })?;
-        let full = usize::try_from(limit).unwrap_or(usize::MAX) < found.len();
-        let mut items: Vec<Hit> = found
-            .into_iter()
-            .map(|f| Hit {
-                snippet: Snippet::of(&f.post, query),
-                post: f.post,
-                score: f.score,
-            })
-            .collect();
-        let next_cursor = if full {
-            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            items
-                .last()
-                .map(|h| cursor::encode_search(h.score, h.post.id))
-        } else {
-            let last_sql = dialect(conn, LAST_EXAMINED);
-            let last: Option<Examined> = per_backend!(conn, |c| {
-                diesel::sql_query(&last_sql)
-                    .bind::<Text, _>(&text)
-                    .bind::<Double, _>(after_score)
-                    .bind::<BigInt, _>(after_id)
-                    .bind::<BigInt, _>(WINDOW)
-                    .bind::<BigInt, _>(WINDOW - 1)
-                    .get_result(c)
-                    .optional()
-            })?;
-            last.map(|e| cursor::encode_search(e.score, e.id))
-        };
-        Ok(Page { items, next_cursor })
+        Search::new(
+            actor.clone(),
+            filter.clone(),
+            query.clone(),
+            cursor,
+            limit,
+            now,
+        )?
+        .run(conn)
     }
 }
 
@@ -830,6 +911,63 @@ mod tests {
         ));
     }
 
+    /// Ranked in shares (as the server does, one per read thread), a search pages
+    /// exactly as on one connection: the same posts, order and cursors, with
+    /// ties and drafts among the best matches (and see the test below for a
+    /// window smaller than the matches).
+    #[test]
+    fn shares_rank_as_one_connection() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        users(c);
+        for n in 0..40 {
+            let title = "plum ".repeat(n % 3 + 1);
+            let content = format!("{} and a pear", "plum ".repeat(n % 5));
+            post(
+                c,
+                if n % 4 == 0 { "bob" } else { "ann" },
+                &title,
+                &content,
+                n % 4 != 0,
+            );
+        }
+        let query = SearchQuery::parse("plum").unwrap();
+        let pages = |c: &mut Connection, parts: u32, actor: &Actor| {
+            let mut out = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let search = Search::new(
+                    actor.clone(),
+                    PostFilter::default(),
+                    query.clone(),
+                    cursor.as_deref(),
+                    3,
+                    at(NOW),
+                )
+                .unwrap();
+                let shares: Vec<Share> = (0..parts)
+                    .map(|n| search.window(c, n, parts).unwrap())
+                    .collect();
+                let page = search.page(c, shares).unwrap();
+                out.push((
+                    page.items.iter().map(|h| h.post.id).collect::<Vec<_>>(),
+                    page.next_cursor.clone(),
+                ));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break out,
+                }
+            }
+        };
+        for actor in [Actor::Anonymous, member("bob", Role::User)] {
+            let one = pages(c, 1, &actor);
+            assert!(one.len() > 5, "several pages: {one:?}");
+            for parts in [2, 3, 7] {
+                assert_eq!(pages(c, parts, &actor), one, "{parts} shares");
+            }
+        }
+    }
+
     /// Thousands of another user's drafts rank above the one public match: each
     /// request examines one window of matches, so the first pages come back empty
     /// with a cursor instead of walking every draft, and paging on finds the post.
@@ -852,34 +990,40 @@ mod tests {
         }
         let public = post(c, "ann", "Notes", "a plan that is secret", true);
         let query = SearchQuery::parse("secret").unwrap();
-        let mut cursor: Option<String> = None;
-        let mut requests = 0;
-        let found = loop {
-            requests += 1;
-            let page = Post::search(
-                c,
-                &Actor::Anonymous,
-                &PostFilter::default(),
-                &query,
-                cursor.as_deref(),
-                20,
-                at(NOW),
-            )
-            .unwrap();
-            if !page.items.is_empty() {
-                break page.items;
-            }
-            cursor = Some(
-                page.next_cursor
-                    .expect("an empty page of a bounded window resumes"),
+        // On one connection, and in three shares merged into one window.
+        for parts in [1, 3] {
+            let mut cursor: Option<String> = None;
+            let mut requests = 0;
+            let found = loop {
+                requests += 1;
+                let search = Search::new(
+                    Actor::Anonymous,
+                    PostFilter::default(),
+                    query.clone(),
+                    cursor.as_deref(),
+                    20,
+                    at(NOW),
+                )
+                .unwrap();
+                let shares = (0..parts)
+                    .map(|n| search.window(c, n, parts).unwrap())
+                    .collect();
+                let page = search.page(c, shares).unwrap();
+                if !page.items.is_empty() {
+                    break page.items;
+                }
+                cursor = Some(
+                    page.next_cursor
+                        .expect("an empty page of a bounded window resumes"),
+                );
+            };
+            assert_eq!(
+                found.iter().map(|h| h.post.id).collect::<Vec<_>>(),
+                [public]
             );
-        };
-        assert_eq!(
-            found.iter().map(|h| h.post.id).collect::<Vec<_>>(),
-            [public]
-        );
-        // Each request examined at most one window: 3500 drafts take 4 requests.
-        assert_eq!(requests, drafts.div_ceil(usize::try_from(WINDOW).unwrap()));
+            // Each request examined at most one window: 3500 drafts take 4 requests.
+            assert_eq!(requests, drafts.div_ceil(usize::try_from(WINDOW).unwrap()));
+        }
     }
 
     /// A write that bypassed the triggers leaves the index behind: the check says
