@@ -24,11 +24,14 @@ const SYNCHRONOUS: Synchronous = Synchronous::Normal;
 const FOREIGN_KEYS: bool = true;
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const CACHE_KIB: i64 = 2 * 1024;
-/// 128 MiB of the file read through a memory map: on 2 cores `GET /posts/{id}`
-/// served 1.39x the requests at 0.79x the CPU each (BENCHMARKS.md, 2026-12-01). The
-/// mapped pages are page cache, shared and reclaimable, not the server's own
-/// memory (its `RssAnon` stayed under 10 MiB).
-const MMAP_SIZE: i64 = 128 * 1024 * 1024;
+/// Up to 1 GiB of the file read through a memory map. At 128 MiB, on 2 cores
+/// `GET /posts/{id}` served 1.39x the requests at 0.79x the CPU each against no
+/// map; at 1 GiB a one-word search of a 1 000 000-post file (461 MiB) took a p99
+/// of 14-16 ms against 21 ms, its bm25 reading each match's length from pages
+/// beyond the first 128 MiB (BENCHMARKS.md, 2026-12-01). The mapped pages are page
+/// cache, shared and reclaimable, not the server's own memory (its `RssAnon`
+/// stayed under 10 MiB).
+const MMAP_SIZE: i64 = 1024 * 1024 * 1024;
 /// Every write of a batch is answered after its one COMMIT, so the first waits
 /// for the last: 64 is the bench's 64 connections' worth of writes, about 3 ms of
 /// inserts, beside the 1-2 ms a COMMIT takes to sync. Larger batches save next to
