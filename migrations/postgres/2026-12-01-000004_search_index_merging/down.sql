@@ -1,2 +1,0 @@
--- Nothing to undo on PostgreSQL (see up.sql).
-SELECT 1;
