@@ -64,7 +64,9 @@ def move(db, folder, url):
     m = re.search(r"moved (\d+) rows .* in ([\d.]+) s \((\d+) rows/s\)", out)
     if not m or "verified" not in out:
         raise RuntimeError(f"web move said: {out}")
-    return int(m.group(1)), float(m.group(2)), int(m.group(3))
+    restore = re.search(r"of which ([\d.]+) s built the indexes", out)
+    return (int(m.group(1)), float(m.group(2)), int(m.group(3)),
+            float(restore.group(1)) if restore else 0.0)
 
 
 def loads(env, folder, backend):
@@ -89,8 +91,9 @@ def measure(db, folder):
         for i in range(bench.ROUNDS):
             bench.log(f"move: SQLite to PostgreSQL (round {i + 1} of {bench.ROUNDS})...")
             url = fresh_database(server_url)
-            rows, seconds, rate = move(db, folder, url)
-            rounds.append({"rows": rows, "seconds": seconds, "rows_per_s": rate})
+            rows, seconds, rate, restore = move(db, folder, url)
+            rounds.append({"rows": rows, "seconds": seconds, "rows_per_s": rate,
+                           "restore_seconds": restore})
         # The last round's copy is the database the loads run on.
         http = loads(bench.env_for(db, DATABASE_URL=url), folder, "PostgreSQL")
         version = subprocess.run(["psql", server_url, "-qtA", "-c", "SHOW server_version"],
@@ -112,6 +115,14 @@ def evaluate(r):
         "name": "web move, 100 000-post demo, SQLite to local PostgreSQL, median round (range)",
         "value": f"{rate:,.0f} rows/s ({rates[0]:,.0f}-{rates[-1]:,.0f})",
         "target": f">= {MOVE_TARGET:,} rows/s", "pass": rate >= MOVE_TARGET})
+    # The copy without the indexes and keys it sets aside: mostly the search index
+    # (GIN over every post's words), built once at the end inside the same transaction.
+    bare = sorted(m["rows"] / max(1e-9, m["seconds"] - m.get("restore_seconds", 0.0))
+                  for m in pg["move_rounds"])
+    r["targets"].append({
+        "name": "(reference) web move, the copy alone: without building the indexes and "
+                "checking the keys set aside",
+        "value": f"{statistics.median(bare):,.0f} rows/s", "target": "-", "pass": True})
     for name, h in pg["http"].items():
         bad = h["socket_errors"] + h["non2xx"]
         r["targets"].append({
@@ -126,10 +137,12 @@ def lines(r):
     pg = r["postgres"]
     out = ["", f"PostgreSQL {pg['server_version']}, local cluster (scripts/postgres.sh), "
                f"same machine:", "",
-           "| web move, SQLite to PostgreSQL (fresh database each round) | rows | time | rows/s |",
-           "|---|---:|---:|---:|"]
+           "| web move, SQLite to PostgreSQL (fresh database each round) | rows | time | rows/s "
+           "| of the time: indexes built, keys checked |",
+           "|---|---:|---:|---:|---:|"]
     for i, m in enumerate(pg["move_rounds"]):
-        out.append(f"| round {i + 1} | {m['rows']} | {m['seconds']:.2f} s | {m['rows_per_s']:,} |")
+        out.append(f"| round {i + 1} | {m['rows']} | {m['seconds']:.2f} s | {m['rows_per_s']:,} "
+                   f"| {m.get('restore_seconds', 0.0):.2f} s |")
     reference = r.get("http", {})
     out += ["", "| load on PostgreSQL | req/s | p50 | p99 | socket errors | non-2xx | 5xx "
                 "| SQLite req/s, same run |",

@@ -66,6 +66,12 @@ pub fn run(args: MoveArgs) -> anyhow::Result<()> {
         report.rows() as f64 / seconds.max(1e-9),
         report.verify_time.as_secs_f64(),
     );
+    if !report.restore_time.is_zero() {
+        println!(
+            "of which {:.2} s built the indexes and checked the foreign keys set aside for the copy",
+            report.restore_time.as_secs_f64()
+        );
+    }
     print!("{}", table(&report));
     if !report.verified() {
         bail!(
