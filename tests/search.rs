@@ -130,18 +130,16 @@ fn the_index_merges_lazily_and_a_demo_seed_leaves_it_merged() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("search index: merged"), "{text}");
     let mut conn = s.conn();
-    let setting: Setting =
+    let mut automerge = || {
         diesel::sql_query("SELECT v FROM posts_fts_config WHERE k = 'automerge'")
-            .get_result(&mut conn)
-            .unwrap();
-    assert_eq!(setting.v, Some(8));
+            .get_result::<Setting>(&mut conn)
+            .unwrap()
+            .v
+    };
+    assert_eq!(automerge(), Some(8));
     // Rolled back, FTS5's default again.
     s.run("web", &["rollback"]);
-    let setting: Setting =
-        diesel::sql_query("SELECT v FROM posts_fts_config WHERE k = 'automerge'")
-            .get_result(&mut conn)
-            .unwrap();
-    assert_eq!(setting.v, Some(4));
+    assert_eq!(automerge(), Some(4));
     s.run("web", &["migrate"]);
     s.run("web", &["reindex", "--check"]);
 }
