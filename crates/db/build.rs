@@ -20,6 +20,7 @@ fn main() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let metadata = entry.path().join("metadata.toml");
             if metadata.is_file() {
+                // As `migrate::version_of`, which a build script cannot call.
                 let version = name.split('_').next().unwrap_or(&name).replace('-', "");
                 entries.push((version, metadata.display().to_string()));
             }

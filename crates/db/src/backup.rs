@@ -187,12 +187,9 @@ fn snapshot_and_verify(
         .map_err(Error::io(format!("reading {}", database.display())))?
         .len();
     let mut source = connect(database, config.busy_timeout_ms)?;
-    let target = partial
-        .to_str()
-        .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?
-        .replace('\'', "''");
+    let vacuum = vacuum_into(partial)?;
     watch_growth(partial, source_size, progress, || {
-        source.batch_execute(&format!("VACUUM INTO '{target}'"))
+        source.batch_execute(&vacuum)
     })
     .map_err(|e| {
         if crate::is_disk_full(&e) {
@@ -218,4 +215,14 @@ fn snapshot_and_verify(
         size,
         sha256,
     })
+}
+
+/// `VACUUM INTO` a new file at `target`: a consistent copy of the database, taken
+/// while others read and write it.
+pub(crate) fn vacuum_into(target: &Path) -> Result<String, Error> {
+    let target = target
+        .to_str()
+        .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?
+        .replace('\'', "''");
+    Ok(format!("VACUUM INTO '{target}'"))
 }

@@ -209,13 +209,7 @@ pub fn run<S: crate::Source>(migrations: S, command: &Command) -> Result<(), Err
                 let backup = take_backup(config)?;
                 println!("{path}: backup before the reset: {}", backup.path.display());
                 for suffix in ["", "-wal", "-shm"] {
-                    let companion = PathBuf::from(format!("{}{suffix}", file.display()));
-                    match std::fs::remove_file(&companion) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(format!("removing {}", companion.display()))(e));
-                        }
-                        _ => {}
-                    }
+                    crate::files::remove_if_exists(&crate::files::with_suffix(file, suffix))?;
                 }
             }
             let db = Db::open(config)?;

@@ -492,14 +492,10 @@ fn rehearse_each(dir: &Path, names: &[String]) -> Result<Vec<Finding>, Error> {
         sqlite: dir.to_owned(),
         postgres: dir.to_owned(),
     };
-    let mut conn = Connection::Sqlite(
-        <SqliteConnection as diesel::Connection>::establish(":memory:")
-            .map_err(|e| Error::Migration(format!("a scratch database: {e}")))?,
-    );
-    let Connection::Sqlite(c) = &mut conn else {
-        return Ok(Vec::new());
-    };
-    diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA foreign_keys = ON")?;
+    let mut scratch = <SqliteConnection as diesel::Connection>::establish(":memory:")
+        .map_err(|e| Error::Migration(format!("a scratch database: {e}")))?;
+    diesel::connection::SimpleConnection::batch_execute(&mut scratch, "PRAGMA foreign_keys = ON")?;
+    let mut conn = Connection::Sqlite(scratch);
     let mut findings = Vec::new();
     let mut seed: Option<Vec<ColumnRow>> = None;
     for name in names {

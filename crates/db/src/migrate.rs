@@ -165,6 +165,13 @@ impl MigrationSource<Pg> for MigrationDirs {
     }
 }
 
+/// The version Diesel records for a migration folder: its name up to the first
+/// `_`, without dashes (`2026-12-01-000004_x` is `20261201000004`). `build.rs`
+/// derives it the same way.
+pub(crate) fn version_of(name: &str) -> String {
+    name.split('_').next().unwrap_or(name).replace('-', "")
+}
+
 impl Source for MigrationDirs {
     fn declaration(&self, backend: MigrationSet, version: &str) -> Result<Declaration, Error> {
         let dir = self.dir(backend);
@@ -172,13 +179,7 @@ impl Source for MigrationDirs {
             std::fs::read_dir(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name
-                .split('_')
-                .next()
-                .map(|v| v.replace('-', ""))
-                .as_deref()
-                == Some(version)
-            {
+            if version_of(&name) == version {
                 return Declaration::read(&entry.path());
             }
         }
@@ -483,16 +484,7 @@ impl<S: Source> Migrator<'_, S> {
             return Ok(None);
         };
         let mut conn = self.db.writer_conn()?;
-        let source = &self.source;
-        match &mut *conn {
-            Connection::Sqlite(c) => revert_named(
-                c,
-                known_migrations(source)?,
-                last,
-                sqlite_rebuilds(source, Direction::Down),
-            )?,
-            Connection::Pg(c) => revert_named(c, known_migrations(source)?, last, no_rebuilds)?,
-        }
+        revert_on(&self.source, &mut conn, last)?;
         Ok(Some(last.clone()))
     }
 }

@@ -299,16 +299,17 @@ impl Db {
         // The writer is built first: it switches the file to WAL before any reader,
         // which cannot change the journal mode once query_only is on.
         let writer = build_pool(&manager, writers, config, setup.clone())?;
-        let readers = build_pool(&manager, config.readers, config, setup.reader())?;
+        let reader_setup = setup.reader();
+        let readers = build_pool(&manager, config.readers, config, reader_setup.clone())?;
         let db = Db {
             writer,
             readers,
             config: config.clone(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            reader_setup: setup.reader(),
+            reader_setup,
         };
         setup.check(&mut *db.writer_conn()?)?;
-        setup.reader().check(&mut *db.reader_conn()?)?;
+        db.reader_setup.check(&mut *db.reader_conn()?)?;
         Ok(db)
     }
 

@@ -118,7 +118,7 @@ fn steps<S: Source>(
         run_on(source, conn, std::slice::from_ref(name))?;
         let elapsed = started.elapsed();
         let after = count(conn)?;
-        let version = name.split('_').next().unwrap_or(name).replace('-', "");
+        let version = crate::migrate::version_of(name);
         let declaration = source.declaration(set, &version)?;
         let lost = losses(&before, &after, |t| declaration.may_lose(t));
         steps.push(Step {
@@ -171,12 +171,8 @@ impl<S: Source> Migrator<'_, S> {
         let copy = rehearsal_path(database);
         let _ = fs::remove_file(&copy);
         let result = (|| {
-            let target = copy
-                .to_str()
-                .ok_or_else(|| Error::Backup("path is not UTF-8".into()))?
-                .replace('\'', "''");
             connect(database, config.busy_timeout_ms)?
-                .batch_execute(&format!("VACUUM INTO '{target}'"))
+                .batch_execute(&crate::backup::vacuum_into(&copy)?)
                 .map_err(|e| Error::Migration(format!("snapshot for the rehearsal: {e}")))?;
             let copy_config = Config {
                 database: Database::Sqlite(copy.clone()),
@@ -193,7 +189,7 @@ impl<S: Source> Migrator<'_, S> {
             })
         })();
         for suffix in ["", "-wal", "-shm"] {
-            let _ = fs::remove_file(format!("{}{suffix}", copy.display()));
+            let _ = fs::remove_file(crate::files::with_suffix(&copy, suffix));
         }
         result
     }
