@@ -413,9 +413,7 @@ pub async fn new_form(
             "Inserting needs write mode and a table that takes inserts.",
         );
     }
-    let csrf = crate::session::session(&req)
-        .map(|s| s.csrf)
-        .unwrap_or_default();
+    let csrf = crate::session::csrf(&req);
     let empty: Row = vec![None; table.columns.len()];
     html(
         StatusCode::OK,
@@ -521,9 +519,7 @@ pub async fn confirm_delete(
         Ok(None) => return plain(StatusCode::NOT_FOUND, "No such row."),
         Err(page) => return page,
     };
-    let csrf = crate::session::session(&req)
-        .map(|s| s.csrf)
-        .unwrap_or_default();
+    let csrf = crate::session::csrf(&req);
     html(
         StatusCode::OK,
         layout(

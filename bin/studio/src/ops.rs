@@ -11,23 +11,9 @@ use diesel::sql_types::Text;
 use maud::{Markup, html};
 
 use crate::State;
-use crate::pages::{Failure, html, layout, plain};
-use crate::session::{check_csrf, session};
+use crate::pages::{Failure, blocking, html, layout, plain};
+use crate::session::check_csrf;
 use crate::tables::{self, View};
-
-/// Runs blocking work off the async threads; an error becomes a page.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
-) -> Result<T, HttpResponse> {
-    match web::block(f).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(err.page()),
-        Err(_) => Err(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The studio is busy.",
-        )),
-    }
-}
 
 fn digits(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()
@@ -74,20 +60,13 @@ pub async fn migrations(state: web::Data<State>) -> HttpResponse {
     html(StatusCode::OK, layout(&state, "Migrations", body))
 }
 
-fn manifest(path: &Path) -> Option<db::Manifest> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".json");
-    let text = std::fs::read(PathBuf::from(name)).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
 /// The backups, newest first, each with its manifest when it has one.
 fn listed(config: &db::Config) -> Result<Vec<(PathBuf, Option<db::Manifest>)>, Failure> {
     Ok(db::list_backups(config)?
         .into_iter()
         .rev()
         .map(|path| {
-            let manifest = manifest(&path);
+            let manifest = db::read_manifest(&path).ok();
             (path, manifest)
         })
         .collect())
@@ -97,7 +76,7 @@ fn listed(config: &db::Config) -> Result<Vec<(PathBuf, Option<db::Manifest>)>, F
 pub async fn backups(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     let config = state.db.config().clone();
     let listed = crate::or_page!(blocking(move || listed(&config)).await);
-    let csrf = session(&req).map(|s| s.csrf).unwrap_or_default();
+    let csrf = crate::session::csrf(&req);
     html(
         StatusCode::OK,
         layout(
@@ -176,15 +155,24 @@ pub async fn take_backup(
         return page;
     }
     let shared = state.clone();
-    let outcome = web::block(move || shared.db.backup(&|_, _, _| {})).await;
+    let outcome = crate::or_page!(blocking(move || Ok(shared.db.backup(&|_, _, _| {}))).await);
     let message = match outcome {
-        Ok(Ok(backup)) => {
+        Ok(backup) => {
             html! { p.message role="status" { "Backup taken and verified: " code { (backup.manifest.file) } } }
         }
-        Ok(Err(err)) => html! { p.message.bad role="alert" { "No backup: " (err.to_string()) } },
-        Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "The studio is busy."),
+        Err(err) => html! { p.message.bad role="alert" { "No backup: " (err.to_string()) } },
     };
     after(state, &req, message).await
+}
+
+/// Verifies the backup named `file`, only if the list shows it: a name cannot
+/// point elsewhere.
+fn verify_listed(config: &db::Config, file: &str) -> Result<db::Manifest, db::Error> {
+    let path = db::list_backups(config)?
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file))
+        .ok_or_else(|| db::Error::Restore(format!("{file} is not one of the backups")))?;
+    db::verify_backup(&path, &db::MIGRATIONS, &|_, _, _| {})
 }
 
 /// `POST /backups/verify`: checks one backup against its manifest.
@@ -200,23 +188,14 @@ pub async fn verify_backup(
         return plain(StatusCode::BAD_REQUEST, "Which backup?");
     };
     let config = state.db.config().clone();
-    // Only a file the list shows: a name cannot point elsewhere.
-    let outcome = web::block(move || {
-        let path = db::list_backups(&config)?
-            .into_iter()
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file))
-            .ok_or_else(|| db::Error::Restore(format!("{file} is not one of the backups")))?;
-        db::verify_backup(&path, &db::MIGRATIONS, &|_, _, _| {})
-    })
-    .await;
+    let outcome = crate::or_page!(blocking(move || Ok(verify_listed(&config, &file))).await);
     let message = match outcome {
-        Ok(Ok(m)) => {
+        Ok(m) => {
             html! { p.message role="status" { "Verified: " code { (m.file) } " matches its manifest and passes SQLite's checks." } }
         }
-        Ok(Err(err)) => {
+        Err(err) => {
             html! { p.message.bad role="alert" { "Verification failed: " (err.to_string()) } }
         }
-        Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "The studio is busy."),
     };
     after(state, &req, message).await
 }
@@ -224,7 +203,7 @@ pub async fn verify_backup(
 async fn after(state: web::Data<State>, req: &HttpRequest, message: Markup) -> HttpResponse {
     let config = state.db.config().clone();
     let listed = blocking(move || listed(&config)).await.unwrap_or_default();
-    let csrf = session(req).map(|s| s.csrf).unwrap_or_default();
+    let csrf = crate::session::csrf(req);
     html(
         StatusCode::OK,
         layout(
@@ -285,7 +264,6 @@ pub async fn facts(state: web::Data<State>) -> HttpResponse {
                 ] {
                     facts.push((name.into(), fact(&mut conn, sql)?));
                 }
-                drop(conn);
                 // Read back on the writer, which has them as the API's writer does.
                 let mut writer = db.writer_conn()?;
                 for name in [
@@ -300,10 +278,9 @@ pub async fn facts(state: web::Data<State>) -> HttpResponse {
                     facts.push((format!("PRAGMA {name}"), db::pragma(&mut writer, name)?));
                 }
                 drop(writer);
-                let mut reader = db.reader_conn()?;
                 facts.push((
                     "PRAGMA query_only (readers)".into(),
-                    db::pragma(&mut reader, "query_only")?,
+                    db::pragma(&mut conn, "query_only")?,
                 ));
             }
             None => {

@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::State;
-use crate::session::session;
 use crate::tables::{self, Count, Kind, Op, Page, Position, Row, TABLES, Table, View};
 
 /// Text longer than this is cut in lists, with a link to the whole.
@@ -73,10 +72,16 @@ where
     F: FnOnce(&mut db::Connection) -> Result<T, tables::ListError> + Send + 'static,
 {
     let state = state.clone();
-    let outcome = web::block(move || state.db.read(|conn| f(conn).map_err(Failure::from))).await;
-    match outcome {
+    blocking(move || state.db.read(|conn| f(conn).map_err(Failure::from))).await
+}
+
+/// Runs blocking work off the async threads; an error becomes a page.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, HttpResponse> {
+    match web::block(f).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(failure)) => Err(failure.page()),
+        Ok(Err(err)) => Err(err.page()),
         Err(_) => Err(plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "The studio is busy.",
@@ -377,7 +382,7 @@ pub async fn row(
     let Some(row) = row else {
         return plain(StatusCode::NOT_FOUND, "No such row.");
     };
-    let csrf = session(&req).map(|s| s.csrf).unwrap_or_default();
+    let csrf = crate::session::csrf(&req);
     let body = html! {
         h1 { (table.name) " " code { (key) } }
         (row_table(table, &row))

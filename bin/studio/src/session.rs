@@ -105,6 +105,11 @@ pub fn session(req: &HttpRequest) -> Option<Session> {
     req.extensions().get::<Session>().cloned()
 }
 
+/// The session's CSRF token, for the forms of a page (empty without a session).
+pub fn csrf(req: &HttpRequest) -> String {
+    session(req).map(|s| s.csrf).unwrap_or_default()
+}
+
 /// Refuses a write whose form does not carry the session's CSRF token.
 #[expect(
     clippy::result_large_err,

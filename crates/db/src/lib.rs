@@ -88,7 +88,7 @@ pub use pool::{Db, PooledConnection, pg_setting, pragma};
 pub use rehearse::{Counts, Lost, Rehearsal, Step};
 pub use restore::{Restored, restore};
 pub use retention::{latest_backup, list_backups};
-pub use verify::verify_backup;
+pub use verify::{read_manifest, verify_backup};
 
 use diesel_migrations::embed_migrations;
 

@@ -109,7 +109,7 @@ pub(crate) fn connect_read_only(path: &Path) -> Result<SqliteConnection, Error> 
 }
 
 /// The manifest beside `file`; without one, nothing is restored.
-pub(crate) fn read_manifest(file: &Path) -> Result<Manifest, Error> {
+pub fn read_manifest(file: &Path) -> Result<Manifest, Error> {
     let manifest_file = manifest_path(file);
     let json = fs::read(&manifest_file).map_err(|e| {
         Error::Restore(format!(
