@@ -56,17 +56,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def memory_mib(pid):
-    """Peak RSS and anonymous memory now (RssAnon: the server's own memory, not
-    the file pages it maps), in MiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "RssAnon"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
-
-
 def measure(server, mode, seconds):
     cpu = cpu_seconds(server.proc.pid)
     r = bench.wrk(server.port, mode, seconds=seconds, cpus=WRK_CPU if PINNED else None)
@@ -91,7 +80,7 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label=""):
                           cpus=WRK_CPU if PINNED else None)
                 for mode in modes:
                     r = measure(server, mode, seconds)
-                    r.update(memory_mib(server.proc.pid))
+                    r.update(VmHWM=server.peak_rss_mib(), RssAnon=server.rss_anon_mib())
                     out[v.name][mode].append(r)
             finally:
                 server.stop()
