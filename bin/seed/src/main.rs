@@ -40,6 +40,7 @@ const BATCHES_PER_TRANSACTION: usize = 10;
 fn main() -> anyhow::Result<()> {
     // Before anything is created: the database and its backups are private.
     db::restrict_new_files();
+    domain::install_search();
     // Before the arguments: `.env` fills in what the environment leaves unset.
     match dotenvy::dotenv() {
         Err(err) if !err.not_found() => return Err(err).context("reading .env"),

@@ -26,6 +26,7 @@ struct Args {
 
 fn main() -> ExitCode {
     db::restrict_new_files();
+    domain::install_search();
     if let Err(err) = dotenvy::dotenv()
         && !err.not_found()
     {

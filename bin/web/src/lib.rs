@@ -151,8 +151,9 @@ impl AppState {
     /// Runs a search with its ranking split into one share per read thread (at
     /// most [`SEARCH_SHARES`]), ranked side by side, then merged into its page on
     /// one more read: on an idle server a search takes about its share of the time.
+    /// A narrow window first, the whole one when that is too narrow (see
+    /// [`domain::Search`]).
     pub async fn search(&self, search: domain::Search) -> ApiResult<domain::Page<domain::Hit>> {
-        let search = Arc::new(search);
         let parts = if search.can_find() {
             u32::try_from(self.executor.read_threads())
                 .unwrap_or(1)
@@ -160,17 +161,26 @@ impl AppState {
         } else {
             0
         };
-        let windows = (0..parts)
-            .map(|n| {
-                let search = Arc::clone(&search);
-                move |conn: &mut domain::Connection| search.window(conn, n, parts)
-            })
-            .collect();
-        let shares = self.executor.read_all(windows).await?;
-        Ok(self
-            .executor
-            .read(move |conn| search.page(conn, shares))
-            .await?)
+        let mut search = search;
+        loop {
+            let step = Arc::new(search.clone());
+            let windows = (0..parts)
+                .map(|n| {
+                    let step = Arc::clone(&step);
+                    move |conn: &mut domain::Connection| step.window(conn, n, parts)
+                })
+                .collect();
+            let shares = self.executor.read_all(windows).await?;
+            let ranked = Arc::clone(&step);
+            match self
+                .executor
+                .read(move |conn| ranked.page(conn, shares))
+                .await?
+            {
+                Some(page) => return Ok(page),
+                None => search.widen(),
+            }
+        }
     }
 
     /// Runs `f` at once on this worker's own reader connection on SQLite (see

@@ -69,6 +69,7 @@ struct Serve {
 fn main() -> ExitCode {
     // Before anything is created: the database and its backups are private.
     db::restrict_new_files();
+    domain::install_search();
     // Before the arguments: `.env` fills in what the environment leaves unset.
     if let Err(err) = load_dot_env() {
         eprintln!("error: {err:#}");

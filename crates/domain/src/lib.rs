@@ -16,6 +16,9 @@ pub mod validate;
 
 pub use cursor::CursorError;
 pub use models::post::{NewPostInput, Post, PostChangesInput, PostFilter};
+/// Call before opening a database: search ranks faster on connections opened
+/// after it (see `models::rank`).
+pub use models::rank::install as install_search;
 pub use models::search::{Hit, QueryError, Search, SearchQuery, Share, Snippet};
 pub use models::token::{Authenticated, IssuedToken, Token};
 pub use models::user::{NewUserInput, User, UserChangesInput};
@@ -212,6 +215,7 @@ pub(crate) mod test_support {
     fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
+        crate::install_search();
         let mut conn = AnyConnection::open(&Database::Sqlite(path)).unwrap();
         conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
         migrate(&mut conn);

@@ -3,6 +3,7 @@
 
 pub mod idempotency;
 pub mod post;
+pub(crate) mod rank;
 pub mod search;
 pub mod token;
 pub mod user;

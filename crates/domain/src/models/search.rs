@@ -11,8 +11,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 
-use crate::models::per_backend;
 use crate::models::post::{Post, PostFilter};
+use crate::models::{per_backend, rank};
 use crate::{Actor, Connection, Page, Result, Timestamp, cursor};
 
 /// Longest accepted query, in characters after trimming.
@@ -338,19 +338,34 @@ struct Ranked {
 
 /// The best matches after a cursor among the posts whose id is `$6` modulo `$5`,
 /// best first, at most `$4` of them. `$1` is the backend's query text, `$2, $3`
-/// the cursor's (score, id). SQLite: bm25 over the FTS5 table. PostgreSQL: minus
-/// `ts_rank`, so that lower is better on both; bm25 weighs a title hit 10 times a
-/// content hit. The share is tested before the rank is computed, so each share
-/// ranks only its own matches.
+/// the cursor's (score, id). SQLite: bm25 over the FTS5 table, through
+/// `posts_rank` (see [`rank`]), which scores only the matches that can be among
+/// the best `$4`; the inner `LIMIT -1` keeps the share's filter before it and calls
+/// it once per row. PostgreSQL: minus `ts_rank`, so that lower is better on both;
+/// bm25 weighs a title hit 10 times a content hit. The share is tested before the
+/// rank is computed, so each share ranks only its own matches.
 const SQLITE_WINDOW: &str = "SELECT id, score FROM (\
+     SELECT rowid AS id, posts_rank(posts_fts, ?4, ?2, ?3, 10.0, 1.0) AS score \
+     FROM posts_fts WHERE posts_fts MATCH ?1 AND ((rowid % ?5) + ?5) % ?5 = ?6 LIMIT -1) \
+     WHERE score IS NOT NULL AND (score, id) > (?2, ?3) ORDER BY score, id LIMIT ?4";
+/// The same with FTS5's own bm25 (the same scores, every match scored), for a
+/// connection opened before [`rank::install`].
+const SQLITE_WINDOW_BM25: &str = "SELECT id, score FROM (\
      SELECT rowid AS id, bm25(posts_fts, 10.0, 1.0) AS score \
-     FROM posts_fts WHERE posts_fts MATCH ?1 AND ((rowid % ?5) + ?5) % ?5 = ?6) \
+     FROM posts_fts WHERE posts_fts MATCH ?1 AND ((rowid % ?5) + ?5) % ?5 = ?6 LIMIT -1) \
      WHERE (score, id) > (?2, ?3) ORDER BY score, id LIMIT ?4";
 const POSTGRES_WINDOW: &str = "SELECT id, score FROM (\
      SELECT id, -ts_rank(posts_search_document(title, content), query)::float8 AS score \
      FROM posts, to_tsquery('simple'::regconfig, posts_search_fold($1)) AS query \
      WHERE posts_search_document(title, content) @@ query AND ((id % $5) + $5) % $5 = $6) \
      AS matches WHERE (score, id) > ($2, $3) ORDER BY score, id LIMIT $4";
+
+/// How many matches the first ranking of a request keeps, for a page of `limit`:
+/// enough for a full page when most of the best matches are visible to the
+/// caller. When fewer are, the request ranks again with the whole [`WINDOW`].
+fn first_window(limit: i64) -> i64 {
+    (4 * (limit + 1)).clamp(1, WINDOW)
+}
 
 /// Posts of the window fetched per statement while looking for a page of visible
 /// ones: a page and one more, then as many again, up to the whole window.
@@ -364,6 +379,12 @@ fn fetch_size(limit: i64) -> usize {
 /// window and reads the visible posts of it. Ranking is most of a search's work
 /// (bm25 reads every match's length), and the shares run side by side on the
 /// read threads; [`Search::run`] does it all on one connection.
+///
+/// A request first ranks a narrow window (a few pages' worth of the best
+/// matches, so that bm25 skips most of the others: see [`rank`]); when that holds
+/// too few posts the caller may see, `page` says so and the request ranks again
+/// with the whole [`WINDOW`] ([`Search::widen`]). Either way the page is the one
+/// the whole window gives.
 #[derive(Debug, Clone)]
 pub struct Search {
     actor: Actor,
@@ -372,6 +393,9 @@ pub struct Search {
     after: (f64, i64),
     limit: i64,
     now: Timestamp,
+    /// How many of the best matches this step ranks: first narrow, then
+    /// [`WINDOW`].
+    window: i64,
 }
 
 /// The ranked matches of one share of a search: (score, id), best first.
@@ -393,13 +417,15 @@ impl Search {
             Some(cursor) => cursor::decode_search(cursor)?,
             None => (f64::NEG_INFINITY, i64::MIN),
         };
+        let limit = crate::clamp_limit(limit);
         Ok(Self {
             actor,
             filter,
             query,
             after,
-            limit: crate::clamp_limit(limit),
+            limit,
             now,
+            window: first_window(limit),
         })
     }
 
@@ -410,35 +436,66 @@ impl Search {
     }
 
     /// Share `part` of `parts` (posts whose id is `part` modulo `parts`): its best
-    /// [`WINDOW`] matches after the cursor.
+    /// matches after the cursor, as many as this step's window.
     pub fn window(&self, conn: &mut Connection, part: u32, parts: u32) -> Result<Share> {
+        let sql = match conn {
+            db::AnyConnection::Pg(_) => POSTGRES_WINDOW,
+            db::AnyConnection::Sqlite(_) => SQLITE_WINDOW,
+        };
+        let ranked = match self.ranked(conn, sql, part, parts) {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if sql == SQLITE_WINDOW && info.message().contains(rank::NAME) =>
+            {
+                self.ranked(conn, SQLITE_WINDOW_BM25, part, parts)?
+            }
+            other => other?,
+        };
+        Ok(Share(ranked))
+    }
+
+    /// The window of one share through one of the statements above.
+    fn ranked(
+        &self,
+        conn: &mut Connection,
+        sql: &str,
+        part: u32,
+        parts: u32,
+    ) -> QueryResult<Vec<(f64, i64)>> {
         let parts = parts.max(1);
-        let (text, sql) = match conn {
-            db::AnyConnection::Pg(_) => (self.query.tsquery(), POSTGRES_WINDOW),
-            db::AnyConnection::Sqlite(_) => (self.query.fts5(), SQLITE_WINDOW),
+        let text = match conn {
+            db::AnyConnection::Pg(_) => self.query.tsquery(),
+            db::AnyConnection::Sqlite(_) => self.query.fts5(),
         };
         let ranked: Vec<Ranked> = per_backend!(conn, |c| {
             diesel::sql_query(sql)
                 .bind::<Text, _>(&text)
                 .bind::<Double, _>(self.after.0)
                 .bind::<BigInt, _>(self.after.1)
-                .bind::<BigInt, _>(WINDOW)
+                .bind::<BigInt, _>(self.window)
                 .bind::<BigInt, _>(i64::from(parts))
                 .bind::<BigInt, _>(i64::from(part % parts))
                 .load(c)
         })?;
-        Ok(Share(ranked.into_iter().map(|r| (r.score, r.id)).collect()))
+        Ok(ranked.into_iter().map(|r| (r.score, r.id)).collect())
     }
 
-    /// The page: the shares merged into the request's window (the best [`WINDOW`]
-    /// matches after the cursor, however many shares), and its first `limit`
-    /// posts the caller may see. When the window held fewer, the next cursor
+    /// The next step after [`Search::page`] found this window too narrow: the
+    /// same search over the whole [`WINDOW`].
+    pub fn widen(&mut self) {
+        self.window = WINDOW;
+    }
+
+    /// The page: the shares merged into the request's window (the best matches
+    /// after the cursor, however many shares), and its first `limit` posts the
+    /// caller may see. When the whole [`WINDOW`] held fewer, the next cursor
     /// resumes after the window's last match, so the work per request stays
-    /// bounded however many invisible matches rank first.
-    pub fn page(&self, conn: &mut Connection, shares: Vec<Share>) -> Result<Page<Hit>> {
+    /// bounded however many invisible matches rank first. None when this step's
+    /// window was narrower than [`WINDOW`] and held too few: rank again after
+    /// [`Search::widen`].
+    pub fn page(&self, conn: &mut Connection, shares: Vec<Share>) -> Result<Option<Page<Hit>>> {
         let mut window: Vec<(f64, i64)> = shares.into_iter().flat_map(|s| s.0).collect();
         window.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let window_len = usize::try_from(WINDOW).unwrap_or(usize::MAX);
+        let window_len = usize::try_from(self.window).unwrap_or(usize::MAX);
         window.truncate(window_len);
         let wanted = fetch_size(self.limit);
         let mut found: Vec<Hit> = Vec::new();
@@ -466,6 +523,9 @@ impl Search {
                 }
             }
         }
+        if found.len() < wanted && window.len() == window_len && self.window < WINDOW {
+            return Ok(None);
+        }
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
         let next_cursor = if found.len() > limit {
             found.truncate(limit);
@@ -479,22 +539,27 @@ impl Search {
         } else {
             None
         };
-        Ok(Page {
+        Ok(Some(Page {
             items: found,
             next_cursor,
-        })
+        }))
     }
 
     /// The whole search on one connection.
-    pub fn run(&self, conn: &mut Connection) -> Result<Page<Hit>> {
+    pub fn run(mut self, conn: &mut Connection) -> Result<Page<Hit>> {
         if !self.can_find() {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
         }
-        let share = self.window(conn, 0, 1)?;
-        self.page(conn, vec![share])
+        loop {
+            let share = self.window(conn, 0, 1)?;
+            match self.page(conn, vec![share])? {
+                Some(page) => return Ok(page),
+                None => self.widen(),
+            }
+        }
     }
 
     /// Whether the caller sees `post` on this search's pages: visible to them,
@@ -686,6 +751,20 @@ mod tests {
             .iter()
             .map(|h| h.post.id)
             .collect()
+    }
+
+    /// A search ranked in `parts` shares, as the server runs it: a narrow window,
+    /// then the whole one when the narrow one holds too few visible posts.
+    fn in_shares(c: &mut Connection, mut search: Search, parts: u32) -> Page<Hit> {
+        loop {
+            let shares = (0..parts)
+                .map(|n| search.window(c, n, parts).unwrap())
+                .collect();
+            match search.page(c, shares).unwrap() {
+                Some(page) => return page,
+                None => search.widen(),
+            }
+        }
     }
 
     #[test]
@@ -929,10 +1008,7 @@ mod tests {
                     at(NOW),
                 )
                 .unwrap();
-                let shares: Vec<Share> = (0..parts)
-                    .map(|n| search.window(c, n, parts).unwrap())
-                    .collect();
-                let page = search.page(c, shares).unwrap();
+                let page = in_shares(c, search, parts);
                 out.push((
                     page.items.iter().map(|h| h.post.id).collect::<Vec<_>>(),
                     page.next_cursor.clone(),
@@ -948,6 +1024,98 @@ mod tests {
             assert!(one.len() > 5, "several pages: {one:?}");
             for parts in [2, 3, 7] {
                 assert_eq!(pages(c, parts, &actor), one, "{parts} shares");
+            }
+        }
+    }
+
+    /// `posts_rank` keeps exactly what bm25 keeps: for words, prefixes and
+    /// phrases, narrow and wide windows, shares and cursors, the window through it
+    /// is the window through FTS5's own bm25, the same posts with the same scores
+    /// to the bit.
+    #[test]
+    fn posts_rank_keeps_what_bm25_keeps() {
+        let mut db = test_support::db();
+        let c = &mut db.conn;
+        if !matches!(c, db::AnyConnection::Sqlite(_)) {
+            return; // FTS5 only
+        }
+        users(c);
+        let words = [
+            "plum", "pear", "plumage", "apple", "pearl", "fig", "plumber", "grape", "peach", "kiwi",
+        ];
+        let mut seed = 7_u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            usize::try_from(seed >> 33).unwrap() % n
+        };
+        let mut text = |most: usize| {
+            let n = next(most) + 1;
+            (0..n)
+                .map(|_| words[next(words.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let texts: Vec<(String, String)> = (0..600).map(|_| (text(4), text(40))).collect();
+        let rows: Vec<NewPost<'_>> = texts
+            .iter()
+            .map(|(title, content)| NewPost {
+                title,
+                content,
+                author_id: "ann",
+                published_at: Some(at(NOW - 10)),
+            })
+            .collect();
+        for chunk in rows.chunks(200) {
+            NewPost::insert_many(c, chunk).unwrap();
+        }
+        let bits = |w: &[(f64, i64)]| {
+            w.iter()
+                .map(|&(s, id)| (s.to_bits(), id))
+                .collect::<Vec<_>>()
+        };
+        for q in ["plum", "pl", "pear fig", "\"apple pearl\"", "kiwi pea"] {
+            for window in [1, 7, 50, WINDOW] {
+                for parts in [1, 3] {
+                    let mut search = Search::new(
+                        Actor::Anonymous,
+                        PostFilter::default(),
+                        SearchQuery::parse(q).unwrap(),
+                        None,
+                        20,
+                        at(NOW),
+                    )
+                    .unwrap();
+                    search.window = window;
+                    let mut windows = 0;
+                    loop {
+                        let mut last = None;
+                        for part in 0..parts {
+                            let ours = search.ranked(c, SQLITE_WINDOW, part, parts).unwrap();
+                            let bm25 = search.ranked(c, SQLITE_WINDOW_BM25, part, parts).unwrap();
+                            assert_eq!(
+                                bits(&ours),
+                                bits(&bm25),
+                                "{q} window {window} share {part}/{parts}"
+                            );
+                            if part == 0 {
+                                last = (ours.len() == usize::try_from(window).unwrap())
+                                    .then(|| ours.last().copied())
+                                    .flatten();
+                            }
+                        }
+                        windows += 1;
+                        match last {
+                            Some(after) => search.after = after,
+                            None => break,
+                        }
+                    }
+                    assert!(
+                        window > 7 || windows > 1,
+                        "{q}: paged past {windows} windows"
+                    );
+                }
             }
         }
     }
@@ -989,10 +1157,7 @@ mod tests {
                     at(NOW),
                 )
                 .unwrap();
-                let shares = (0..parts)
-                    .map(|n| search.window(c, n, parts).unwrap())
-                    .collect();
-                let page = search.page(c, shares).unwrap();
+                let page = in_shares(c, search, parts);
                 if !page.items.is_empty() {
                     break page.items;
                 }
