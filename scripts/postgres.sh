@@ -10,7 +10,8 @@
 #   scripts/postgres.sh url     print the URL of the running cluster
 #   scripts/postgres.sh stop    stop it
 #
-# PG_PORT picks the port (default 55432).
+# PG_PORT picks the port (default 55432; when that one is taken, by another
+# checkout's cluster say, the next free one, and the URL printed names it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,11 +58,32 @@ running_url() {
   echo "postgres://app:app@127.0.0.1:${listening:-$port}/app"
 }
 
+# True when something accepts connections on 127.0.0.1:$1.
+taken() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# The port to start on: PG_PORT as given (an error when it is taken), else the
+# first free one from 55432.
+free_port() {
+  if [ -n "${PG_PORT:-}" ]; then
+    taken "$port" && { say "port $port (PG_PORT) is taken; choose another"; exit 1; }
+  else
+    local tries=0
+    while taken "$port"; do
+      tries=$((tries + 1))
+      [ "$tries" -le 50 ] || { say "no free port from 55432 to $port; set PG_PORT"; exit 1; }
+      port=$((port + 1))
+    done
+  fi
+}
+
 start() {
   install
   local bin
   bin=$(bin_dir)
   if ! running; then
+    free_port
     mkdir -p "$root"
     if [ "$(id -u)" -eq 0 ]; then
       chown postgres: "$root"
