@@ -142,20 +142,25 @@ end
     return r
 
 
-def measure(server_class, env_for, posts=POSTS, users=USERS):
-    """Seeds a file of its own, builds the index, loads the server. `server_class`
-    and `env_for` are bench.py's (so both scripts start servers alike)."""
+def seed(folder, posts=POSTS, users=USERS):
+    """The demo file of `posts` posts in `folder`, seeded with the triggers on (so
+    each post is indexed as it comes): (path, seconds the seeding took)."""
+    bench.log(f"search: seeding {posts} posts (the triggers index them as they come)...")
+    started = time.perf_counter()
+    db = bench.prepare_db(folder, users, posts)
+    return db, time.perf_counter() - started
+
+
+def measure(server_class, env_for, posts=POSTS, users=USERS, seeded=None):
+    """Builds the index again, loads the server. `server_class` and `env_for` are
+    bench.py's (so both scripts start servers alike); `seeded` is what seed()
+    returned for a file of `posts` posts that others read first (make bench's
+    studio), else this seeds one of its own."""
     r = {"posts": posts}
-    with tempfile.TemporaryDirectory() as folder:
-        db = Path(folder) / "app.db"
+    with tempfile.TemporaryDirectory() as own:
+        db, r["seed_s"] = seeded or seed(own, posts, users)
+        folder = db.parent
         env = env_for(db)
-        subprocess.run([str(REL / "web"), "migrate"], env=env, cwd=folder, check=True,
-                       stdout=subprocess.DEVNULL)
-        bench.log(f"search: seeding {posts} posts (the triggers index them as they come)...")
-        started = time.perf_counter()
-        subprocess.run([str(REL / "seed"), "--demo", str(users), str(posts)], env=env, cwd=folder,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r["seed_s"] = time.perf_counter() - started
         bench.log("search: web reindex (the index built again from every post)...")
         started = time.perf_counter()
         subprocess.run([str(REL / "web"), "reindex"], env=env, cwd=folder, check=True,

@@ -66,11 +66,13 @@ def server_ms(reply):
     return float(match.group(1)) if match else float("nan")
 
 
-def measure():
+def measure(db=None):
     """{page: {server_p50_ms, server_p95_ms, wall_p50_ms}} over POSTS posts, with
-    the release binaries built (make bench builds them first)."""
+    the release binaries built (make bench builds them first): on `db`, a demo
+    file of POSTS posts and USERS users that make bench shares with the search
+    figures, else on one of its own."""
     with tempfile.TemporaryDirectory() as folder:
-        env = prepare(folder)
+        env = bench.env_for(db) if db else prepare(folder)
         port = bench.free_port()
         env["STUDIO_BIND"] = f"127.0.0.1:{port}"
         studio = subprocess.Popen([str(REL / "studio")], env=env, cwd=folder, text=True,
