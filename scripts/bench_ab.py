@@ -24,6 +24,8 @@ BENCH_PIN=0 runs them without pinning. A variant is NAME=BINARY[:KEY=VALUE,...]:
 import argparse
 import json
 import os
+import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -63,17 +65,31 @@ def measure(server, mode, seconds):
     return r
 
 
-def series(variants, modes, db, folder, rounds=None, seconds=None, label=""):
+def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fresh=False):
     """{variant: {mode: [result of each round]}}, with the variants' order rotated
     each round; each result also has the server's memory after that load. By
-    default, `make bench`'s rounds."""
+    default, `make bench`'s rounds. `fresh`: every round starts from the file as
+    it was before the first (for writes, which otherwise grow it round after round
+    and make later rounds slower than earlier ones)."""
     rounds = rounds or bench.ROUNDS
     seconds = seconds or bench.ROUND_SECONDS
     out = {v.name: {m: [] for m in modes} for v in variants}
+    pristine = Path(folder) / "pristine.db"
+    if fresh:
+        # Whole in the file itself, so that a copy of the file is the database.
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        shutil.copyfile(db, pristine)
     for i in range(rounds):
         order = variants[i % len(variants):] + variants[:i % len(variants)]
         for v in order:
             bench.log(f"{label}{v.name} (round {i + 1} of {rounds})...")
+            if fresh:
+                # The server checkpointed and truncated its WAL when it stopped.
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                shutil.copyfile(pristine, db)
             server = v.start(db, folder)
             try:
                 bench.wrk(server.port, modes[0], seconds=WARM_UP_SECONDS,
@@ -130,6 +146,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--json", help="also write every round's figures to this file")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start every round from the demo file as it was made (for writes)")
     parser.add_argument("--seed-with", metavar="DIR", default=bench.REL,
                         help="the folder whose `web` and `seed` make the demo database "
                              "(a build older than the newest migration needs its own)")
@@ -139,7 +157,8 @@ def main():
     bench.ensure_wrk()
     with tempfile.TemporaryDirectory() as folder:
         db = bench.prepare_db(folder, bench.USERS, bench.POSTS, args.seed_with)
-        results = series(variants, [args.mode], db, folder, args.rounds, args.seconds)
+        results = series(variants, [args.mode], db, folder, args.rounds, args.seconds,
+                         fresh=args.fresh)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     base = variants[0].name

@@ -32,7 +32,9 @@ VARIANTS = [
 def measure(db, folder):
     variants = [bench_ab.Variant(name, [str(bench.REL / "web"), "serve"], env)
                 for name, env in VARIANTS]
-    return bench_ab.series(variants, ["create"], db, folder, label="writes: ")
+    # Each round on the file as it was: otherwise later rounds write into a bigger
+    # file and search index than earlier ones, and the ratios wander (0.8x to 1.3x).
+    return bench_ab.series(variants, ["create"], db, folder, label="writes: ", fresh=True)
 
 
 def evaluate(writes, targets):
