@@ -364,7 +364,7 @@ const POSTGRES_WINDOW: &str = "SELECT id, score FROM (\
 /// enough for a full page when most of the best matches are visible to the
 /// caller. When fewer are, the request ranks again with the whole [`WINDOW`].
 fn first_window(limit: i64) -> i64 {
-    (4 * (limit + 1)).clamp(1, WINDOW)
+    (4 * (limit + 1)).min(WINDOW)
 }
 
 /// Posts of the window fetched per statement while looking for a page of visible
@@ -546,7 +546,13 @@ impl Search {
     }
 
     /// The whole search on one connection.
-    pub fn run(mut self, conn: &mut Connection) -> Result<Page<Hit>> {
+    pub fn run(self, conn: &mut Connection) -> Result<Page<Hit>> {
+        self.run_in_shares(conn, 1)
+    }
+
+    /// The whole search on one connection, ranked in `parts` shares one after
+    /// another: a narrow window, then the whole one when that holds too few.
+    fn run_in_shares(mut self, conn: &mut Connection, parts: u32) -> Result<Page<Hit>> {
         if !self.can_find() {
             return Ok(Page {
                 items: Vec::new(),
@@ -554,8 +560,10 @@ impl Search {
             });
         }
         loop {
-            let share = self.window(conn, 0, 1)?;
-            match self.page(conn, vec![share])? {
+            let shares = (0..parts)
+                .map(|n| self.window(conn, n, parts))
+                .collect::<Result<Vec<_>>>()?;
+            match self.page(conn, shares)? {
                 Some(page) => return Ok(page),
                 None => self.widen(),
             }
@@ -751,20 +759,6 @@ mod tests {
             .iter()
             .map(|h| h.post.id)
             .collect()
-    }
-
-    /// A search ranked in `parts` shares, as the server runs it: a narrow window,
-    /// then the whole one when the narrow one holds too few visible posts.
-    fn in_shares(c: &mut Connection, mut search: Search, parts: u32) -> Page<Hit> {
-        loop {
-            let shares = (0..parts)
-                .map(|n| search.window(c, n, parts).unwrap())
-                .collect();
-            match search.page(c, shares).unwrap() {
-                Some(page) => return page,
-                None => search.widen(),
-            }
-        }
     }
 
     #[test]
@@ -1008,7 +1002,7 @@ mod tests {
                     at(NOW),
                 )
                 .unwrap();
-                let page = in_shares(c, search, parts);
+                let page = search.run_in_shares(c, parts).unwrap();
                 out.push((
                     page.items.iter().map(|h| h.post.id).collect::<Vec<_>>(),
                     page.next_cursor.clone(),
@@ -1157,7 +1151,7 @@ mod tests {
                     at(NOW),
                 )
                 .unwrap();
-                let page = in_shares(c, search, parts);
+                let page = search.run_in_shares(c, parts).unwrap();
                 if !page.items.is_empty() {
                     break page.items;
                 }
