@@ -77,9 +77,7 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
     pristine = Path(folder) / "pristine.db"
     if fresh:
         # Whole in the file itself, so that a copy of the file is the database.
-        conn = sqlite3.connect(db)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        checkpoint(db)
         shutil.copyfile(db, pristine)
     for i in range(rounds):
         order = variants[i % len(variants):] + variants[:i % len(variants)]
@@ -100,7 +98,17 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
                     out[v.name][mode].append(r)
             finally:
                 server.stop()
+                # A server that leaves its WAL behind (the seed's stack does) would
+                # make the next one read through it.
+                checkpoint(db)
     return out
+
+
+def checkpoint(db):
+    """Copies the WAL into the file and empties it."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
 
 
 def ratio(results, a, b, mode, key="rps"):

@@ -37,6 +37,11 @@ const MMAP_SIZE: i64 = 1024 * 1024 * 1024;
 /// inserts, beside the 1-2 ms a COMMIT takes to sync. Larger batches save next to
 /// nothing (the COMMIT is already shared 64 ways) and only make the first wait longer.
 const WRITE_BATCH: usize = 64;
+/// A thread's point reads share one read snapshot for up to 1 ms: on 2 cores
+/// `GET /posts/{id}` served 1.19x the requests at 0.85x the CPU each against a
+/// snapshot per read (BENCHMARKS.md, 2026-12-01), and another process's commit is
+/// seen at most 1 ms late (this server's own writes at once).
+const SNAPSHOT_MS: u64 = 1;
 const BACKUP_KEEP: usize = 7;
 const WRITERS: u32 = 4;
 const PG_STATEMENT_TIMEOUT_MS: u64 = 30_000;
@@ -215,6 +220,10 @@ pub struct Config {
     /// The most writes an [`Executor`](crate::Executor) commits together in one
     /// SQLite transaction (`SQLITE_WRITE_BATCH`); 1 commits each alone.
     pub write_batch: usize,
+    /// How long a thread's point reads ([`Db::read_here`](crate::Db::read_here))
+    /// may share one read snapshot (`SQLITE_SNAPSHOT_MS`): the most another
+    /// process's commit may go unseen. Zero gives each read its own.
+    pub snapshot_hold: Duration,
     /// Where backups go (`BACKUP_DIR`).
     pub backup_dir: PathBuf,
     /// How many backups to keep (`BACKUP_KEEP`).
@@ -289,6 +298,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "SQLITE_WRITE_BATCH", value_name = "N", default_value_t = WRITE_BATCH,
           value_parser = Setting::<usize>::count())]
     pub sqlite_write_batch: usize,
+    /// How long a thread's point reads may share one read snapshot: another
+    /// process's commit is seen at most this late (this server's own writes at
+    /// once); 0 = a snapshot per read
+    #[arg(long, env = "SQLITE_SNAPSHOT_MS", value_name = "MS", default_value_t = SNAPSHOT_MS,
+          value_parser = Setting::<u64>::parsed())]
+    pub sqlite_snapshot_ms: u64,
     /// Where backups go (default: backups beside the database file)
     #[arg(long, env = "BACKUP_DIR", value_name = "DIR", value_parser = Setting::new(path))]
     pub backup_dir: Option<PathBuf>,
@@ -335,6 +350,7 @@ impl Config {
             cache_kib: CACHE_KIB,
             mmap_size: MMAP_SIZE,
             write_batch: WRITE_BATCH,
+            snapshot_hold: Duration::from_millis(SNAPSHOT_MS),
             backup_keep: BACKUP_KEEP,
             backup_interval: every(BACKUP_INTERVAL),
             pg_statement_timeout_ms: PG_STATEMENT_TIMEOUT_MS,
@@ -387,6 +403,7 @@ impl From<ConfigArgs> for Config {
             cache_kib: args.sqlite_cache_kib,
             mmap_size: args.sqlite_mmap_size,
             write_batch: args.sqlite_write_batch,
+            snapshot_hold: Duration::from_millis(args.sqlite_snapshot_ms),
             backup_keep: args.backup_keep,
             backup_interval: every(args.backup_interval),
             pg_statement_timeout_ms: args.pg_statement_timeout_ms,
@@ -638,6 +655,7 @@ mod tests {
             "--sqlite-cache-kib=512",
             "--sqlite-mmap-size=4096",
             "--sqlite-write-batch=16",
+            "--sqlite-snapshot-ms=7",
             "--backup-dir=/b",
             "--backup-keep=2",
             "--backup-interval=60",
@@ -661,6 +679,7 @@ mod tests {
                 cache_kib: 512,
                 mmap_size: 4096,
                 write_batch: 16,
+                snapshot_hold: Duration::from_millis(7),
                 backup_dir: "/b".into(),
                 backup_keep: 2,
                 backup_interval: Some(Duration::from_secs(60)),

@@ -68,6 +68,7 @@ mod pool;
 mod rehearse;
 mod restore;
 mod retention;
+mod snapshot;
 mod verify;
 
 pub use backup::{Backup, Manifest, Progress, backup_file};

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use diesel::sql_types::Text;
 use crate::Connection;
 use crate::config::Database;
 use crate::connection::{Manager, take_lost_race};
+use crate::snapshot::{Reader, Slot, Snapshots};
 use crate::{Config, Error};
 
 /// A connection checked out of one of [`Db`]'s pools; back in the pool when dropped.
@@ -233,14 +235,16 @@ pub struct Db {
     /// Tells this database's [`Db::read_here`] connections from another's.
     id: u64,
     reader_setup: Setup,
+    snapshots: Arc<Snapshots>,
 }
 
 /// The ids of [`Db`]s, one per [`Db::open`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's reader of [`Db::read_here`], with the id of its database.
-    static OWN_READER: Cell<Option<(u64, Connection)>> = const { Cell::new(None) };
+    /// Where this thread keeps its reader of [`Db::read_here`], with the id of its
+    /// database.
+    static OWN_READER: Cell<Option<(u64, Arc<Slot>)>> = const { Cell::new(None) };
 }
 
 impl Db {
@@ -298,15 +302,24 @@ impl Db {
         };
         // The writer is built first: it switches the file to WAL before any reader,
         // which cannot change the journal mode once query_only is on.
-        let writer = build_pool(&manager, writers, config, setup.clone())?;
+        let snapshots = Arc::new(Snapshots::new(config.snapshot_hold));
+        // A writer back in its pool has finished its write: reads after that see it.
+        let writer = build_pool(
+            &manager,
+            writers,
+            config,
+            setup.clone(),
+            Some(snapshots.writes()),
+        )?;
         let reader_setup = setup.reader();
-        let readers = build_pool(&manager, config.readers, config, reader_setup.clone())?;
+        let readers = build_pool(&manager, config.readers, config, reader_setup.clone(), None)?;
         let db = Db {
             writer,
             readers,
             config: config.clone(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             reader_setup,
+            snapshots,
         };
         setup.check(&mut *db.writer_conn()?)?;
         db.reader_setup.check(&mut *db.reader_conn()?)?;
@@ -384,6 +397,12 @@ impl Db {
     /// thread keeps one such connection, for the database it read last; one whose
     /// `f` panicked is closed. On PostgreSQL, whose reads wait on the network, it
     /// is [`Db::read`].
+    ///
+    /// `f` runs in a read transaction that the thread keeps from one call to the
+    /// next (see `snapshot.rs`): it sees every write through this `Db` that
+    /// finished before the call, and another process's commits at most
+    /// `SQLITE_SNAPSHOT_MS` (`Config::snapshot_hold`) late. Statements in `f` see
+    /// one snapshot, and `conn.transaction(...)` in `f` is a savepoint.
     pub fn read_here<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Connection) -> Result<T, E>,
@@ -392,16 +411,28 @@ impl Db {
         if self.is_postgres() {
             return self.read(f);
         }
-        // Taken out while `f` runs: a read inside `f` opens its own.
-        let mut conn = match OWN_READER.take() {
-            Some((id, conn)) if id == self.id => conn,
+        let slot = match OWN_READER.take() {
+            Some((id, slot)) if id == self.id => slot,
             other => {
+                // The reader of another database is closed with its slot.
                 drop(other);
-                self.open_reader()?
+                self.snapshots.slot(Reader::new(self.open_reader()?))
             }
         };
-        let outcome = f(&mut conn);
-        OWN_READER.set(Some((self.id, conn)));
+        OWN_READER.set(Some((self.id, Arc::clone(&slot))));
+        // Taken out while `f` runs: a read inside `f` opens its own.
+        let mut reader = match Snapshots::take(&slot) {
+            Some(reader) => reader,
+            None => Reader::new(self.open_reader()?),
+        };
+        if !self.snapshots.refresh(&mut reader) {
+            // Closed: its transaction could not end or begin. A new one that cannot
+            // begin one either reads without.
+            reader = Reader::new(self.open_reader()?);
+            let _ = self.snapshots.refresh(&mut reader);
+        }
+        let outcome = f(reader.conn());
+        self.snapshots.give_back(&slot, reader);
         outcome
     }
 
@@ -479,9 +510,15 @@ fn build_pool(
     size: u32,
     config: &Config,
     setup: Setup,
+    events: Option<Box<dyn r2d2::HandleEvent>>,
 ) -> Result<Pool<Manager>, Error> {
     let postgres = matches!(config.database, Database::Postgres(_));
-    Pool::builder()
+    let builder = Pool::builder();
+    let builder = match events {
+        Some(events) => builder.event_handler(events),
+        None => builder,
+    };
+    builder
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(config.pool_timeout)
