@@ -376,3 +376,109 @@ fn schema_commands_on_postgres() {
     let err = Sandbox::fail(cmd);
     assert!(err.contains("pg_dump"), "{err}");
 }
+
+/// What a database holds that a restore must bring back: the number of posts and
+/// the indexes on them.
+fn posts_and_indexes(conn: &mut db::AnyConnection) -> (i64, Vec<String>) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = diesel::sql_query("SELECT count(*) AS n FROM posts")
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n;
+    let indexes = diesel::sql_query(
+        "SELECT indexname::text AS name FROM pg_indexes WHERE tablename = 'posts' ORDER BY 1",
+    )
+    .load::<Name>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|row| row.name)
+    .collect();
+    (count, indexes)
+}
+
+#[test]
+fn a_pg_dump_restores_whole_with_its_search_index() {
+    use diesel::RunQueryDsl;
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let env = [("DATABASE_URL", pg.url.as_str())];
+    for args in [&["web", "migrate"][..], &["seed", "--demo", "5", "40"]] {
+        let out = s.command(args[0], &args[1..]).envs(env).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let mut conn = db::AnyConnection::open(&db::Database::Postgres(pg.url.clone())).unwrap();
+    let before = posts_and_indexes(&mut conn);
+    assert!(before.0 > 0, "the demo has posts");
+    assert!(
+        before.1.contains(&"posts_search_idx".to_owned()),
+        "{:?}",
+        before.1
+    );
+
+    // The commands `web backup` and `web restore` name on PostgreSQL.
+    let dump = s.dir.path().join("app.dump");
+    let dumped = std::process::Command::new("pg_dump")
+        .args(["-Fc", "-f"])
+        .arg(&dump)
+        .arg(&pg.url)
+        .output()
+        .unwrap();
+    assert!(dumped.status.success(), "{dumped:?}");
+    conn.batch_execute("DELETE FROM posts WHERE id IN (SELECT id FROM posts LIMIT 3)")
+        .unwrap();
+    drop(conn);
+    let restored = std::process::Command::new("pg_restore")
+        .args(["--clean", "-d", &pg.url])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let mut conn = db::AnyConnection::open(&db::Database::Postgres(pg.url.clone())).unwrap();
+    assert_eq!(posts_and_indexes(&mut conn), before);
+
+    // Autovacuum analyzes with an empty search_path, as pg_dump restores.
+    conn.batch_execute("SET search_path = ''; ANALYZE public.posts; RESET search_path")
+        .unwrap();
+
+    // And the restored database serves searches: a word of a published title.
+    #[derive(diesel::QueryableByName)]
+    struct Title {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        title: String,
+    }
+    let title = diesel::sql_query(
+        "SELECT title FROM posts WHERE published_at IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .get_result::<Title>(&mut conn)
+    .unwrap()
+    .title;
+    let word: String = title
+        .split(|c: char| !c.is_alphanumeric())
+        .find(|w| w.len() > 2)
+        .unwrap()
+        .to_owned();
+    let server = s.serve(&env);
+    let found = server.call("GET", &format!("/posts?q={word}"), None, None);
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    assert!(
+        !found.body["items"].as_array().unwrap().is_empty(),
+        "{:?}",
+        found.body
+    );
+}
