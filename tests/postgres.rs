@@ -379,6 +379,7 @@ fn schema_commands_on_postgres() {
 
 /// What a database holds that a restore must bring back: the number of posts and
 /// the indexes on them.
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 fn posts_and_indexes(conn: &mut db::AnyConnection) -> (i64, Vec<String>) {
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
