@@ -4,12 +4,13 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_migrations::MigrationHarness;
 use domain::models::post::NewPost;
 use domain::models::user::NewUser;
 use domain::{Actor, Post, PostFilter, Role, Timestamp, User};
@@ -48,18 +49,7 @@ fn plan(conn: &mut db::Connection, sql: &str) -> Vec<String> {
 fn no_list_query_scans_the_posts_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
-    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
-    let mut conn = db::Connection::Sqlite(sqlite);
-    NewUser {
-        id: "ann".into(),
-        email: "ann@example.com".into(),
-        name: "Ann".into(),
-        role: Role::User,
-        created_at: Timestamp::now(),
-    }
-    .insert(&mut conn)
-    .unwrap();
+    let mut conn = common::migrated_with_ann(&path);
     let published = Timestamp::from_unix(1_700_000_000);
     let content = "x".repeat(100);
     let titles: Vec<String> = (0..2000).map(|i| format!("post {i}")).collect();
@@ -151,9 +141,7 @@ fn no_list_query_scans_the_posts_table() {
 fn users_and_tokens_lists_search_their_keyset_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
-    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
-    let mut conn = db::Connection::Sqlite(sqlite);
+    let mut conn = common::migrated(&path);
     let admin = Actor::Member {
         id: "u-0000".into(),
         role: Role::Admin,

@@ -5,11 +5,11 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod common;
+
 use diesel::prelude::*;
-use diesel_migrations::MigrationHarness;
 use domain::models::post::NewPost;
-use domain::models::user::NewUser;
-use domain::{Actor, Post, PostFilter, Role, SearchQuery, Timestamp};
+use domain::{Actor, Post, PostFilter, SearchQuery, Timestamp};
 
 fn open(path: &std::path::Path) -> db::Connection {
     db::Connection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap())
@@ -60,18 +60,7 @@ fn pages(conn: &mut db::Connection, words: &str, now: Timestamp) -> Vec<Vec<(i64
 fn search_without_posts_rank_ranks_as_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
-    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
-    let mut conn = db::Connection::Sqlite(sqlite);
-    NewUser {
-        id: "ann".into(),
-        email: "ann@example.com".into(),
-        name: "Ann".into(),
-        role: Role::User,
-        created_at: Timestamp::now(),
-    }
-    .insert(&mut conn)
-    .unwrap();
+    let mut conn = common::migrated_with_ann(&path);
     let words = ["sqlite", "rust", "diesel", "wal", "index", "page", "backup"];
     let texts: Vec<(String, String)> = (0..300_usize)
         .map(|i| {
