@@ -23,6 +23,9 @@
 //!   on the lock instead of failing with "database is locked" (on PostgreSQL, in a
 //!   serializable transaction run again when it loses a race); [`Db::read`] runs
 //!   one on a reader. Past the pool timeout both give the typed [`Error::Busy`].
+//!   [`Db::read_here`] runs a short read on the calling thread's own reader, which
+//!   keeps its read snapshot from one call to the next for at most
+//!   `SQLITE_SNAPSHOT_MS` and never past a write through the same `Db`.
 //! - [`Executor`] runs the same closures for async code on shared threads: a read
 //!   lane and a write lane, each a bounded queue that answers [`Error::Busy`] when
 //!   full.
