@@ -278,10 +278,11 @@ impl Executor {
     /// together: one `BEGIN IMMEDIATE`, each write in a savepoint of its own (a
     /// write that fails rolls back alone and its caller gets its own error), one
     /// COMMIT, and only then is each caller answered. At most
-    /// `db.config().write_batch` writes share a COMMIT, and none joins a batch older than [`BATCH_TIME`]. A
-    /// write that finds nothing queued behind it runs alone, in a transaction of
-    /// its own. If the batch cannot commit (a full disk, say) its writes run
-    /// again, each alone, so each caller gets the outcome of its own write; like
+    /// `db.config().write_batch` writes share a COMMIT, and none joins a batch
+    /// older than 5 ms (`BATCH_TIME`). A write that finds nothing queued behind it
+    /// runs alone, in a transaction of its own. If the batch cannot commit (a full
+    /// disk, say) its writes run again, each alone, so each caller gets the outcome
+    /// of its own write; like
     /// PostgreSQL's retries, this is why `f` is `FnMut`.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
