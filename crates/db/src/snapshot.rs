@@ -179,10 +179,7 @@ impl Snapshots {
     /// the snapshot's transaction, or in one of its own, ends the snapshot; a
     /// connection that cannot end it is closed.
     pub(crate) fn give_back(&self, slot: &Slot, mut reader: Reader) {
-        if reader.snapshot.is_some()
-            && (!reader.intact() || self.keeper.closed.load(Ordering::Acquire))
-            && !reader.end()
-        {
+        if reader.snapshot.is_some() && !reader.intact() && !reader.end() {
             return;
         }
         let held = reader.snapshot.is_some();
