@@ -88,6 +88,9 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
                 for suffix in ("-wal", "-shm"):
                     Path(f"{db}{suffix}").unlink(missing_ok=True)
                 shutil.copyfile(pristine, db)
+                # On disk before the server starts: otherwise the kernel writes the
+                # copy back ~30 s later, in the middle of a later round's load.
+                os.sync()
             server = v.start(db, folder)
             try:
                 bench.wrk(server.port, modes[0], seconds=WARM_UP_SECONDS,
