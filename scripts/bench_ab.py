@@ -84,7 +84,7 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
         for v in order:
             bench.log(f"{label}{v.name} (round {i + 1} of {rounds})...")
             if fresh:
-                # The server checkpointed and truncated its WAL when it stopped.
+                # Whatever WAL the last server left belongs to the file replaced here.
                 for suffix in ("-wal", "-shm"):
                     Path(f"{db}{suffix}").unlink(missing_ok=True)
                 shutil.copyfile(pristine, db)
@@ -102,8 +102,9 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
             finally:
                 server.stop()
                 # A server that leaves its WAL behind (the seed's stack does) would
-                # make the next one read through it.
-                checkpoint(db)
+                # make the next one read through it; a fresh round replaces the file.
+                if not fresh:
+                    checkpoint(db)
     return out
 
 

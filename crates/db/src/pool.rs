@@ -411,6 +411,8 @@ impl Db {
         if self.is_postgres() {
             return self.read(f);
         }
+        // Taken out while `f` runs (a read inside `f` opens its own), and put back
+        // after; a slot whose `f` panicked is dropped with its reader.
         let slot = match OWN_READER.take() {
             Some((id, slot)) if id == self.id => slot,
             other => {
@@ -419,8 +421,6 @@ impl Db {
                 self.snapshots.slot(Reader::new(self.open_reader()?))
             }
         };
-        OWN_READER.set(Some((self.id, Arc::clone(&slot))));
-        // Taken out while `f` runs: a read inside `f` opens its own.
         let mut reader = match Snapshots::take(&slot) {
             Some(reader) => reader,
             None => Reader::new(self.open_reader()?),
@@ -433,6 +433,7 @@ impl Db {
         }
         let outcome = f(reader.conn());
         self.snapshots.give_back(&slot, reader);
+        OWN_READER.set(Some((self.id, slot)));
         outcome
     }
 

@@ -82,7 +82,7 @@ impl Reader {
 }
 
 /// Where a thread keeps its reader between reads; the keeper reaches it there.
-/// Empty while a read runs on it.
+/// Empty while a read runs on it, or after its connection was closed.
 pub(crate) type Slot = Mutex<Option<Reader>>;
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<Reader>> {
@@ -139,8 +139,8 @@ impl Snapshots {
         slot
     }
 
-    /// Takes the reader out of `slot` (or `None`, when a read further up this
-    /// thread has it: the caller opens another).
+    /// Takes the reader out of `slot` (or `None`, when its connection was closed:
+    /// the caller opens another).
     pub(crate) fn take(slot: &Slot) -> Option<Reader> {
         lock(slot).take()
     }

@@ -11,10 +11,6 @@ use diesel::prelude::*;
 use domain::models::post::NewPost;
 use domain::{Actor, Post, PostFilter, SearchQuery, Timestamp};
 
-fn open(path: &std::path::Path) -> db::Connection {
-    db::Connection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap())
-}
-
 /// Whether the connection has the ranking function (a query on the index that
 /// names it runs).
 fn has_posts_rank(conn: &mut db::Connection) -> bool {
@@ -95,7 +91,7 @@ fn search_without_posts_rank_ranks_as_with_it() {
     let fallback: Vec<_> = queries.iter().map(|q| pages(&mut conn, q, now)).collect();
 
     domain::install_search();
-    let mut ranked = open(&path);
+    let mut ranked = common::open(&path);
     assert!(
         has_posts_rank(&mut ranked),
         "no posts_rank after install_search"

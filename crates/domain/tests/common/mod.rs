@@ -5,12 +5,21 @@ use diesel_migrations::MigrationHarness;
 use domain::models::user::NewUser;
 use domain::{Role, Timestamp};
 
+/// A connection to the SQLite file at `path`, as it is.
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+pub fn open(path: &std::path::Path) -> db::Connection {
+    db::Connection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap())
+}
+
 /// A SQLite file at `path`, migrated to this build's schema.
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 pub fn migrated(path: &std::path::Path) -> db::Connection {
-    let mut sqlite = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut conn = open(path);
+    let db::Connection::Sqlite(sqlite) = &mut conn else {
+        unreachable!("open gives SQLite connections")
+    };
     sqlite.run_pending_migrations(db::MIGRATIONS).unwrap();
-    db::Connection::Sqlite(sqlite)
+    conn
 }
 
 /// [`migrated`], with one member, `ann`, to write posts as.
