@@ -67,7 +67,10 @@ taken() {
 # first free one from 55432.
 free_port() {
   if [ -n "${PG_PORT:-}" ]; then
-    taken "$port" && { say "port $port (PG_PORT) is taken; choose another"; exit 1; }
+    if taken "$port"; then
+      say "port $port (PG_PORT) is taken; choose another"
+      exit 1
+    fi
   else
     local tries=0
     while taken "$port"; do
