@@ -483,3 +483,15 @@ fn a_pg_dump_restores_whole_with_its_search_index() {
         found.body
     );
 }
+
+#[test]
+fn a_test_database_is_dropped_after_its_test() {
+    let Some(pg) = PgDatabase::new() else {
+        return;
+    };
+    let database = db::Database::Postgres(pg.url.clone());
+    drop(db::AnyConnection::open(&database).expect("the test's database is there"));
+    drop(pg);
+    let gone = db::AnyConnection::open(&database).expect_err("the database is dropped");
+    assert!(gone.to_string().contains("does not exist"), "{gone}");
+}

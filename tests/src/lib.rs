@@ -434,10 +434,23 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let _ = self.admin().batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS true; DROP DATABASE IF EXISTS {0} WITH (FORCE)",
-            self.name
-        ));
+        // One statement per call: PostgreSQL runs a string of several as one
+        // transaction, and DROP DATABASE refuses to run inside one.
+        let mut admin = self.admin();
+        let dropped = admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .and_then(|()| {
+                admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+            });
+        if let Err(err) = dropped {
+            eprintln!("could not drop the test database {}: {err}", self.name);
+        }
     }
 }
 
