@@ -205,27 +205,22 @@ def post_cursor(post_id):
     return base64.urlsafe_b64encode(f"p1\n{post_id}".encode()).decode().rstrip("=")
 
 
-def scale_latencies(db, posts):
-    """p50 latency (µs) of each list query at one connection, on a server over `db`."""
-    server = Server([str(REL / "web"), "serve"], env_for(db), db.parent)
-    paths = {
+def scale_paths(posts):
+    """The list queries of the scale target, by name, for a file of `posts` posts."""
+    return {
         "list": "/posts?limit=20",
         "list by author": "/posts?limit=20&authorId=demo-000050",
         "list published": "/posts?limit=20&published=true",
         "cursor walk (middle)": f"/posts?limit=20&cursor={post_cursor(posts // 2)}",
     }
-    out = {}
-    for name, path in paths.items():
-        r = wrk(server.port, "path", connections=1, threads=1, seconds=SCALE_SECONDS, path=path)
-        out[name] = r["p50_us"]
-    server.stop()
-    return out
 
 
 def scale_rounds(folder):
-    """The list latencies at SCALE_SMALL and SCALE_LARGE posts, measured in interleaved
-    rounds (small, large, small, ...) so that a slow spell of a shared machine hits
-    both sizes alike: one {size: {query: p50}} per round."""
+    """The list latencies (p50 at one connection, µs) at SCALE_SMALL and SCALE_LARGE
+    posts: one {size: {query: p50}} per round. Both servers run at once and each
+    query is measured on one size right after the other (which size first alternates
+    from round to round), so that a slow spell of a shared machine, which moves a
+    p50 of a few hundred µs by half, falls on both sides of a ratio alike."""
     dbs = {}
     for posts in (SCALE_SMALL, SCALE_LARGE):
         sub = Path(folder) / str(posts)
@@ -233,11 +228,21 @@ def scale_rounds(folder):
         dbs[posts] = prepare_db(sub, SCALE_USERS, posts)
     rounds = []
     for i in range(ROUNDS):
-        sample = {}
-        for posts, db in dbs.items():
-            log(f"scale: {posts} posts (round {i + 1} of {ROUNDS})...")
-            sample[str(posts)] = scale_latencies(db, posts)
-        rounds.append(sample)
+        log(f"scale: {SCALE_SMALL} and {SCALE_LARGE} posts (round {i + 1} of {ROUNDS})...")
+        servers = {posts: Server([str(REL / "web"), "serve"], env_for(db), db.parent)
+                   for posts, db in dbs.items()}
+        try:
+            sample = {str(posts): {} for posts in dbs}
+            sizes = list(dbs) if i % 2 == 0 else list(reversed(dbs))
+            for name in scale_paths(SCALE_SMALL):
+                for posts in sizes:
+                    r = wrk(servers[posts].port, "path", connections=1, threads=1,
+                            seconds=SCALE_SECONDS, path=scale_paths(posts)[name])
+                    sample[str(posts)][name] = r["p50_us"]
+            rounds.append(sample)
+        finally:
+            for server in servers.values():
+                server.stop()
     return rounds
 
 
