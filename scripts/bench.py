@@ -4,7 +4,9 @@
 Every figure that matters is a ratio against a reference measured in this run, so
 it holds on a noisy shared machine:
   - HTTP ceiling: the same server with GET /posts/{id} answering a constant post
-    of the same size instead of reading it (bin/web/examples/ceiling.rs)
+    of the same size instead of reading it (bin/web/examples/ceiling.rs), and the
+    floor of a point read: that server reading the post by hand, a raw prepared
+    statement on a read transaction held throughout (CEILING_READ=raw)
   - SQLite ceiling: criterion benches of the domain queries against the same SQL as a
     raw prepared statement (crates/domain/benches/queries.rs)
 Results are appended to BENCHMARKS.md and drawn into docs/bench.svg.
@@ -282,6 +284,9 @@ def main():
         readers = [
             ("ceiling GET /posts/{id}", [str(REL / "examples" / "ceiling")], {}),
             ("ceiling + db thread", [str(REL / "examples" / "ceiling")], {"CEILING_BLOCK": "1"}),
+            # The floor of a point read: the post read by a raw prepared statement on a
+            # read transaction held for the server's life, nothing of `db` or Diesel.
+            ("ceiling + raw read", [str(REL / "examples" / "ceiling")], {"CEILING_READ": "raw"}),
             ("GET /posts/{id}", [str(REL / "web"), "serve"], {}),
         ]
         rounds = {name: [] for name, _, _ in readers}
@@ -360,6 +365,14 @@ def evaluate(r):
     ratio, low, high = http_ratio("ceiling + db thread")
     t.append({"name": "(reference) ceiling through the database threads vs HTTP ceiling",
               "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": "-", "pass": True})
+    ratio, low, high = http_ratio("ceiling + raw read")
+    t.append({"name": "(reference) the floor: ceiling + the post read by a raw statement on a "
+                      "held transaction vs HTTP ceiling",
+              "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": "-", "pass": True})
+    ratio, low, high = median_and_range(a / b for a, b in zip(rounds["GET /posts/{id}"],
+                                                                rounds["ceiling + raw read"]))
+    t.append({"name": "(reference) GET /posts/{id} vs the floor, median round (range)",
+              "value": f"{ratio:.2f}x ({low:.2f}-{high:.2f}x)", "target": "-", "pass": True})
     point, low, high = query_ratio("point")
     t.append({"name": "domain point query vs raw prepared statement, median round (range)",
               "value": f"{point:.2f}x ({low:.2f}-{high:.2f}x)", "target": "<= 1.5x",
