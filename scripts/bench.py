@@ -431,7 +431,7 @@ def record(r):
     lines += bench_writes.record_lines(r["writes"])
     lines += ["", "| target | measured | goal | |", "|---|---:|---:|---|"]
     for t in r["targets"]:
-        lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {'pass' if t['pass'] else 'FAIL'} |")
+        lines.append(f"| {t['name']} | {t['value']} | {t['target']} | {verdict(t)} |")
     text = "\n".join(lines) + "\n"
     bench_md = ROOT / "BENCHMARKS.md"
     if not bench_md.exists():
@@ -444,6 +444,11 @@ def record(r):
     (ROOT / "docs" / "bench.svg").write_text(chart(r))
     print(text)
     print("chart: docs/bench.svg; raw figures: docs/bench.json")
+
+
+def verdict(target):
+    """pass or FAIL; a decision row (one with a `verdict`) says what it decided."""
+    return target.get("verdict") or ("pass" if target["pass"] else "FAIL")
 
 
 def ratio_history():
@@ -543,9 +548,9 @@ def chart(r):
     y = 70 + 2 * panel_h + hist_h + 10
     out.append(f'<text x="10" y="{y}" font-weight="bold">Targets</text>')
     for i, t in enumerate(r["targets"]):
-        verdict = "" if t["target"] == "-" else ("  pass" if t["pass"] else "  FAIL")
-        color = "#c53030" if verdict == "  FAIL" else "#333"
-        label = html.escape(f'{t["name"]}: {t["value"]} (goal {t["target"]}){verdict}')
+        said = "" if t["target"] == "-" else f"  {verdict(t)}"
+        color = "#c53030" if not t["pass"] else "#333"
+        label = html.escape(f'{t["name"]}: {t["value"]} (goal {t["target"]}){said}')
         out.append(f'<text x="10" y="{y + 18 + i * 16}" fill="{color}" font-size="11">'
                    f'{label}</text>')
     out.append("</svg>")

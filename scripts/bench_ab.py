@@ -138,7 +138,7 @@ def standalone(measure, evaluate, record_lines):
     evaluate(results, targets)
     print("\n".join(record_lines(results)))
     for t in targets:
-        print(f"{t['name']}: {t['value']} (goal {t['target']})")
+        print(f"{t['name']}: {t['value']} (goal {t['target']}) {bench.verdict(t)}")
     return 0
 
 
