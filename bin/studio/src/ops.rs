@@ -272,6 +272,7 @@ pub async fn facts(state: web::Data<State>) -> HttpResponse {
                     "foreign_keys",
                     "busy_timeout",
                     "journal_size_limit",
+                    "wal_autocheckpoint",
                     "cache_size",
                     "mmap_size",
                 ] {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use diesel::connection::{SimpleConnection, TransactionManager};
 use tokio::sync::oneshot;
 
@@ -29,6 +29,11 @@ const QUEUE_CAPACITY: usize = 16 * 1024;
 /// hold the answers of many quick ones behind it: a write waits at most about
 /// this, plus its own run and the COMMIT, for the others of its batch.
 const BATCH_TIME: Duration = Duration::from_millis(5);
+
+/// The checkpoint thread folds the WAL back into the file at most this often
+/// while writes go on: each checkpoint that copies pages syncs the WAL and the
+/// file once, so a shorter pause buys nothing but syncs.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 
 type Job = Box<dyn FnOnce(&Db) + Send>;
 type Tx = <Connection as diesel::Connection>::TransactionManager;
@@ -124,6 +129,8 @@ struct Shared {
     reads: Sender<Job>,
     read_threads: usize,
     writes: Sender<Box<dyn Write>>,
+    /// Never sent on: dropped, it ends the checkpoint thread's pause.
+    _stop: Sender<()>,
     #[expect(dead_code, reason = "held only to be joined when dropped")]
     threads: Threads,
     db: Db,
@@ -160,6 +167,7 @@ impl Executor {
             })?);
         }
         let (writes, write_queue) = crossbeam_channel::bounded::<Box<dyn Write>>(capacity);
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         if db.is_postgres() {
             for n in 0..db.config().writers {
                 let queue = write_queue.clone();
@@ -170,8 +178,14 @@ impl Executor {
                 })?);
             }
         } else {
+            // One pending signal is enough: the checkpoint thread runs once for
+            // every commit since it last looked.
+            let (committed, commits) = crossbeam_channel::bounded::<()>(1);
+            threads.push(spawn("db-checkpoint".into(), &db, move |db, name| {
+                checkpoints(db, name, &commits, &stopped);
+            })?);
             threads.push(spawn("db-write".into(), &db, move |db, name| {
-                write_batches(db, name, &write_queue);
+                write_batches(db, name, &write_queue, &committed);
             })?);
         }
         Ok(Executor {
@@ -179,6 +193,7 @@ impl Executor {
                 reads,
                 read_threads,
                 writes,
+                _stop: stop,
                 threads: Threads(threads),
                 db,
             }),
@@ -335,9 +350,10 @@ fn run_caught(thread: &str, job: impl FnOnce()) -> bool {
 }
 
 /// The SQLite write thread: runs each job alone when nothing is queued behind
-/// it, else as many as are queued (within the bounds) in one transaction. Ends
-/// once every sender is gone and the queue is empty.
-fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>) {
+/// it, else as many as are queued (within the bounds) in one transaction, and
+/// tells the checkpoint thread after each. Ends once every sender is gone and the
+/// queue is empty.
+fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>, committed: &Sender<()>) {
     let batch = db.config().write_batch;
     while let Ok(first) = queue.recv() {
         match if batch > 1 {
@@ -349,6 +365,49 @@ fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>) {
             None => {
                 run_caught(thread, || first.alone(db));
             }
+        }
+        // Full: a signal is already pending.
+        let _ = committed.try_send(());
+    }
+}
+
+/// The SQLite checkpoint thread: after writes, copies the WAL back into the file
+/// (`wal_checkpoint(PASSIVE)`) on a connection of its own, at most every
+/// [`CHECKPOINT_PAUSE`]. A passive checkpoint holds no lock a writer waits for,
+/// so the copying and its syncs happen beside the writes instead of inside the
+/// COMMIT that crosses `wal_autocheckpoint` (where they stalled every write queued
+/// behind it for 30-500 ms). What is left to the writer's own checkpoint, every
+/// `wal_autocheckpoint` pages, is to copy the last few pages so the WAL can
+/// start over from its beginning. Ends with the write thread, or when the
+/// executor is dropped.
+fn checkpoints(db: &Db, thread: &str, commits: &Receiver<()>, stop: &Receiver<()>) {
+    let mut conn = None;
+    let mut failing = false;
+    while commits.recv().is_ok() {
+        let outcome = match conn.take() {
+            Some(open) => Ok(open),
+            None => db.open_reader(),
+        }
+        .and_then(|mut open| {
+            crate::pool::wal_checkpoint(&mut open, "PASSIVE")?;
+            Ok(open)
+        });
+        match outcome {
+            Ok(open) => {
+                conn = Some(open);
+                if std::mem::take(&mut failing) {
+                    tracing::info!(%thread, "checkpoints run again");
+                }
+            }
+            // Said once, not every pause: the writer's own checkpoints go on.
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(%thread, error = %err, "a checkpoint failed");
+            }
+            Err(_) => {}
+        }
+        if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(CHECKPOINT_PAUSE) {
+            return;
         }
     }
 }
@@ -828,5 +887,38 @@ mod tests {
         }
         drop(executor);
         assert_eq!(db.read(count).unwrap(), 50);
+    }
+
+    /// The writes reach the database file itself, not only its WAL, with no later
+    /// write, close or call: the checkpoint thread copies them back (the writer's
+    /// own checkpoint waits for `wal_autocheckpoint` pages, far more than these).
+    #[test]
+    fn writes_are_copied_into_the_file_beside_the_write_lane() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, Duration::from_secs(5));
+        let executor = Executor::start(db).unwrap();
+        block_on(async {
+            for v in 0..100 {
+                executor.write(insert(v)).await.unwrap();
+            }
+        });
+        // What a copy of the file without its -wal holds: None while the table is
+        // not in it yet, or while a checkpoint is halfway through a page.
+        let in_file_alone = || -> Option<i64> {
+            let copy = dir.path().join("copy.db");
+            let _ = std::fs::remove_file(dir.path().join("copy.db-wal"));
+            std::fs::copy(dir.path().join("app.db"), &copy).ok()?;
+            let mut conn = crate::Connection::open(&crate::Database::Sqlite(copy)).ok()?;
+            count(&mut conn).ok()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rows = in_file_alone();
+        while rows != Some(100) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+            rows = in_file_alone();
+        }
+        assert_eq!(rows, Some(100), "rows in the file without its WAL");
+        // The lane still serves writes after it.
+        assert_eq!(block_on(executor.write(insert(100))).unwrap(), 1);
     }
 }

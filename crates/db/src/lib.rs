@@ -12,8 +12,8 @@
 //!   written once against it, and what differs is written per variant.
 //! - [`Db::open`] creates the file (and its folder), builds a one-connection writer
 //!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
-//!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`, and
-//!   `query_only` on readers) to every connection, and reads them back: a pragma
+//!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`,
+//!   `wal_autocheckpoint`, and `query_only` on readers) to every connection, and reads them back: a pragma
 //!   that did not take is an [`Error::Pragma`] naming it. On PostgreSQL it builds
 //!   a writer pool of `DB_WRITERS` connections and read-only readers, with
 //!   `statement_timeout`, `idle_in_transaction_session_timeout` and

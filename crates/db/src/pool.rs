@@ -34,6 +34,7 @@ struct Pragmas {
     synchronous: crate::Synchronous,
     foreign_keys: bool,
     journal_size_limit: i64,
+    wal_autocheckpoint: u32,
     cache_kib: i64,
     mmap_size: i64,
     query_only: bool,
@@ -44,12 +45,14 @@ impl Pragmas {
         // busy_timeout first: switching to WAL may have to wait for another process.
         format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-             PRAGMA foreign_keys = {}; PRAGMA journal_size_limit = {}; PRAGMA cache_size = -{}; \
+             PRAGMA foreign_keys = {}; PRAGMA journal_size_limit = {}; \
+             PRAGMA wal_autocheckpoint = {}; PRAGMA cache_size = -{}; \
              PRAGMA mmap_size = {}; PRAGMA temp_store = MEMORY; PRAGMA query_only = {};",
             self.busy_timeout_ms,
             self.synchronous,
             if self.foreign_keys { "ON" } else { "OFF" },
             self.journal_size_limit,
+            self.wal_autocheckpoint,
             self.cache_kib,
             self.mmap_size,
             if self.query_only { "ON" } else { "OFF" },
@@ -57,7 +60,7 @@ impl Pragmas {
     }
 
     /// What each pragma must read back as.
-    fn expected(&self) -> [(&'static str, String); 8] {
+    fn expected(&self) -> [(&'static str, String); 9] {
         [
             ("cache_size", (-self.cache_kib).to_string()),
             ("mmap_size", self.mmap_size.to_string()),
@@ -66,6 +69,7 @@ impl Pragmas {
             ("synchronous", self.synchronous.level().to_string()),
             ("foreign_keys", i64::from(self.foreign_keys).to_string()),
             ("journal_size_limit", self.journal_size_limit.to_string()),
+            ("wal_autocheckpoint", self.wal_autocheckpoint.to_string()),
             ("query_only", i64::from(self.query_only).to_string()),
         ]
     }
@@ -206,6 +210,7 @@ pub fn pragma(conn: &mut Connection, name: &str) -> Result<String, Error> {
         "synchronous" => read!(synchronous),
         "foreign_keys" => read!(foreign_keys),
         "journal_size_limit" => read!(journal_size_limit),
+        "wal_autocheckpoint" => read!(wal_autocheckpoint),
         "query_only" => read!(query_only),
         "cache_size" => read!(cache_size),
         "mmap_size" => read!(mmap_size),
@@ -291,6 +296,7 @@ impl Db {
                 synchronous: config.synchronous,
                 foreign_keys: config.foreign_keys,
                 journal_size_limit: config.journal_size_limit,
+                wal_autocheckpoint: config.wal_autocheckpoint,
                 cache_kib: config.cache_kib,
                 mmap_size: config.mmap_size,
                 query_only: false,
@@ -437,7 +443,7 @@ impl Db {
         outcome
     }
 
-    fn open_reader(&self) -> Result<Connection, Error> {
+    pub(crate) fn open_reader(&self) -> Result<Connection, Error> {
         let open_error = |err: &dyn std::fmt::Display| Error::Open {
             path: self
                 .config
@@ -483,8 +489,10 @@ impl Db {
         self.run_checkpoint("TRUNCATE")
     }
 
-    /// Copies as much of the WAL as readers allow without waiting for anyone; the
-    /// next writer then restarts the WAL and `journal_size_limit` truncates it.
+    /// Copies as much of the WAL as readers allow without waiting for anyone, on a
+    /// reader, so writes go on meanwhile; the next writer then restarts the WAL and
+    /// `journal_size_limit` truncates it. An [`Executor`](crate::Executor) does
+    /// this after writes on a thread of its own.
     pub fn checkpoint_passive(&self) -> Result<bool, Error> {
         self.run_checkpoint("PASSIVE")
     }
@@ -494,16 +502,28 @@ impl Db {
         if self.is_postgres() {
             return Ok(true);
         }
-        let mut conn = self.writer_conn()?;
-        #[derive(QueryableByName)]
-        struct Outcome {
-            #[diesel(sql_type = diesel::sql_types::Integer)]
-            busy: i32,
-        }
-        let outcome: Outcome =
-            diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(&mut *conn)?;
-        Ok(outcome.busy == 0)
+        // A passive checkpoint takes no lock writers wait for: a reader does it,
+        // and the writer stays free for writes.
+        let mut conn = if mode == "PASSIVE" {
+            self.reader_conn()?
+        } else {
+            self.writer_conn()?
+        };
+        wal_checkpoint(&mut conn, mode)
     }
+}
+
+/// `PRAGMA wal_checkpoint(mode)` on `conn`: true when it completed, false when
+/// readers (or, for the modes that wait, writers) kept it from it.
+pub(crate) fn wal_checkpoint(conn: &mut Connection, mode: &str) -> Result<bool, Error> {
+    #[derive(QueryableByName)]
+    struct Outcome {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        busy: i32,
+    }
+    let outcome: Outcome =
+        diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)?;
+    Ok(outcome.busy == 0)
 }
 
 fn build_pool(

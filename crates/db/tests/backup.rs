@@ -550,6 +550,9 @@ fn a_restore_stopped_before_its_rename_leaves_the_database_with_its_wal() {
 fn the_wal_shrinks_back_after_a_long_reader_ends() {
     let t = common::open_with(|mut c| {
         c.journal_size_limit = 256 * 1024;
+        // SQLite's default: the writer checkpoints every 1 000 pages (there is no
+        // executor here to do it in the background).
+        c.wal_autocheckpoint = 1000;
         c
     });
     t.db.migrator(db::MIGRATIONS).run_pending().unwrap();
