@@ -109,6 +109,11 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') THEN
     CREATE ROLE app LOGIN CREATEDB PASSWORD 'app';
   END IF;
+  -- DROP DATABASE ... WITH (FORCE) of a database autovacuum is working on (one
+  -- just filled by a move, say) must end that worker, which takes this role.
+  IF NOT pg_has_role('app', 'pg_signal_backend', 'member') THEN
+    GRANT pg_signal_backend TO app;
+  END IF;
 END $$;
 SQL
     if ! as_postgres "$bin/psql" -h "$root" -p "$port" -U postgres -d postgres -qtA \
