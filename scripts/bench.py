@@ -350,9 +350,8 @@ def evaluate(r):
     http = r["http"]
     rounds = r["rounds_rps"]
 
-    def http_ratio(name):
-        return median_and_range(a / b for a, b in
-                                zip(rounds[name], rounds["ceiling GET /posts/{id}"]))
+    def http_ratio(name, base="ceiling GET /posts/{id}"):
+        return median_and_range(a / b for a, b in zip(rounds[name], rounds[base]))
 
     def query_ratio(group):
         return median_and_range(c[f"{group}/domain"] / c[f"{group}/raw"]
@@ -369,8 +368,7 @@ def evaluate(r):
     t.append({"name": "(reference) the floor: ceiling + the post read by a raw statement on a "
                       "held transaction vs HTTP ceiling",
               "value": f"{ratio:.1%} ({low:.1%}-{high:.1%})", "target": "-", "pass": True})
-    ratio, low, high = median_and_range(a / b for a, b in zip(rounds["GET /posts/{id}"],
-                                                                rounds["ceiling + raw read"]))
+    ratio, low, high = http_ratio("GET /posts/{id}", base="ceiling + raw read")
     t.append({"name": "(reference) GET /posts/{id} vs the floor, median round (range)",
               "value": f"{ratio:.2f}x ({low:.2f}-{high:.2f}x)", "target": "-", "pass": True})
     point, low, high = query_ratio("point")

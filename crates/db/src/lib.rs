@@ -13,8 +13,8 @@
 //! - [`Db::open`] creates the file (and its folder), builds a one-connection writer
 //!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
 //!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`,
-//!   `wal_autocheckpoint`, and `query_only` on readers) to every connection, and reads them back: a pragma
-//!   that did not take is an [`Error::Pragma`] naming it. On PostgreSQL it builds
+//!   `wal_autocheckpoint`, and `query_only` on readers) to every connection, and
+//!   reads them back: a pragma that did not take is an [`Error::Pragma`] naming it. On PostgreSQL it builds
 //!   a writer pool of `DB_WRITERS` connections and read-only readers, with
 //!   `statement_timeout`, `idle_in_transaction_session_timeout` and
 //!   `application_name` set and read back the same way; a server it cannot reach

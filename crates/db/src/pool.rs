@@ -486,30 +486,23 @@ impl Db {
     /// to `busy_timeout` while holding the writer: for shutdown and maintenance
     /// windows. See [`Db::checkpoint_passive`] for a running server.
     pub fn checkpoint(&self) -> Result<bool, Error> {
-        self.run_checkpoint("TRUNCATE")
-    }
-
-    /// Copies as much of the WAL as readers allow without waiting for anyone, on a
-    /// reader, so writes go on meanwhile; the next writer then restarts the WAL and
-    /// `journal_size_limit` truncates it. An [`Executor`](crate::Executor) does
-    /// this after writes on a thread of its own.
-    pub fn checkpoint_passive(&self) -> Result<bool, Error> {
-        self.run_checkpoint("PASSIVE")
-    }
-
-    fn run_checkpoint(&self, mode: &str) -> Result<bool, Error> {
         // PostgreSQL runs its own checkpoints.
         if self.is_postgres() {
             return Ok(true);
         }
-        // A passive checkpoint takes no lock writers wait for: a reader does it,
-        // and the writer stays free for writes.
-        let mut conn = if mode == "PASSIVE" {
-            self.reader_conn()?
-        } else {
-            self.writer_conn()?
-        };
-        wal_checkpoint(&mut conn, mode)
+        wal_checkpoint(&mut *self.writer_conn()?, "TRUNCATE")
+    }
+
+    /// Copies as much of the WAL as readers allow without waiting for anyone, on a
+    /// reader (a passive checkpoint takes no lock writers wait for), so writes go
+    /// on meanwhile; the next writer then restarts the WAL and
+    /// `journal_size_limit` truncates it. An [`Executor`](crate::Executor) does
+    /// this after writes on a thread of its own.
+    pub fn checkpoint_passive(&self) -> Result<bool, Error> {
+        if self.is_postgres() {
+            return Ok(true);
+        }
+        wal_checkpoint(&mut *self.reader_conn()?, "PASSIVE")
     }
 }
 
