@@ -193,6 +193,41 @@ def criterion():
     return rounds
 
 
+def disk_counters(path):
+    """The kernel's I/O counters of the block device holding `path` (/proc/diskstats),
+    or None where there is none to read (an overlay or network file system)."""
+    dev = os.stat(path).st_dev
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        f = line.split()
+        if (int(f[0]), int(f[1])) == (os.major(dev), os.minor(dev)):
+            n = [int(x) for x in f[3:]]
+            flushes = n[15:17] if len(n) >= 17 else [0, 0]
+            return {"writes": n[4], "write_ms": n[7], "flushes": flushes[0],
+                    "flush_ms": flushes[1]}
+    return None
+
+
+def disk_waits(before, after):
+    """The disk's average wait per write and per flush (cache flush: an fsync reaching
+    the device) between two disk_counters, in ms: how the disk fared during a load."""
+    if not before or not after:
+        return None
+    d = {k: after[k] - before[k] for k in before}
+    return {"writes": d["writes"], "write_ms": d["write_ms"] / max(d["writes"], 1),
+            "flushes": d["flushes"], "flush_ms": d["flush_ms"] / max(d["flushes"], 1)}
+
+
+def cpu_steal_ms(cpu=None):
+    """Time the hypervisor has run others on `cpu` (all CPUs when None) so far, in
+    ms (/proc/stat): a virtual machine's server stalls while it lasts."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    for line in Path("/proc/stat").read_text().splitlines():
+        f = line.split()
+        if f[0] == name:
+            return int(f[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def median_item(items, key):
     """The middle item by `key` (rounds are odd in number, so it is the median)."""
     return sorted(items, key=key)[len(items) // 2]

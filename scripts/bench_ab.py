@@ -96,8 +96,14 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
                 bench.wrk(server.port, modes[0], seconds=WARM_UP_SECONDS,
                           cpus=WRK_CPU if PINNED else None)
                 for mode in modes:
+                    # How the machine fared in the round: the server's core taken by
+                    # the hypervisor, the disk's waits.
+                    cpu = SERVER_CPU if PINNED else None
+                    disk, steal = bench.disk_counters(db), bench.cpu_steal_ms(cpu)
                     r = measure(server, mode, seconds)
-                    r.update(VmHWM=server.peak_rss_mib(), RssAnon=server.rss_anon_mib())
+                    r.update(VmHWM=server.peak_rss_mib(), RssAnon=server.rss_anon_mib(),
+                             disk=bench.disk_waits(disk, bench.disk_counters(db)),
+                             steal_ms=bench.cpu_steal_ms(cpu) - steal)
                     out[v.name][mode].append(r)
             finally:
                 server.stop()

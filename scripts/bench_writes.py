@@ -71,6 +71,19 @@ def record_lines(writes):
         cpu = statistics.median(x["cpu_us"] for x in runs["create"])
         lines.append(f"| {name} | {r['rps']:.0f} | {r['p50_us'] / 1000:.2f} ms "
                      f"| {r['p99_us'] / 1000:.2f} ms | {cpu:.1f} |")
+    # A p99 follows the machine's stalls: each round's beside how the machine fared.
+    lines += ["", "Each round's p99; in brackets, the time the hypervisor took the server's "
+              "core during it, and the disk's average wait per write and per cache flush "
+              "(/proc/stat, /proc/diskstats):", "",
+              "| round | " + " | ".join(writes) + " |", "|---|" + "---:|" * len(writes)]
+    for i in range(ROUNDS):
+        cells = []
+        for runs in writes.values():
+            r = runs["create"][i]
+            disk = r.get("disk")
+            disk = f"; disk {disk['write_ms']:.1f} / {disk['flush_ms']:.1f} ms" if disk else ""
+            cells.append(f"{r['p99_us'] / 1000:.1f} ms (steal {r['steal_ms']:.0f} ms{disk})")
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
     return lines
 
 
