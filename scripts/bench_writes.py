@@ -27,7 +27,7 @@ VARIANTS = [
     (BEFORE, {"SQLITE_SYNCHRONOUS": "NORMAL", "SQLITE_WRITE_BATCH": "1"}),
     ("FULL, each write alone", {"SQLITE_SYNCHRONOUS": "FULL", "SQLITE_WRITE_BATCH": "1"}),
 ]
-# More rounds than the reads': a p99 over one round of writes follows the disk's
+# More rounds than the reads': a p99 over one round of writes follows the machine's
 # stalls in it (0.14x to 2.22x each alone in one run), and the median of five
 # rounds is decided by no single stalled one.
 ROUNDS = 5
