@@ -330,12 +330,16 @@ def main():
             for name, argv, extra in readers:
                 log(f"load: {name} (round {i + 1} of {ROUNDS})...")
                 server = Server(argv, env_for(db, **extra), folder)
+                steal = cpu_steal_ms()
                 rounds[name].append(wrk(server.port, "get", seconds=ROUND_SECONDS))
+                rounds[name][-1]["steal_ms"] = cpu_steal_ms() - steal
                 peak_rss.append(server.peak_rss_mib())
                 server.stop()
         for name, runs in rounds.items():
             results["http"][name] = median_item(runs, key=lambda r: r["rps"])
         results["rounds_rps"] = {name: [r["rps"] for r in runs] for name, runs in rounds.items()}
+        results["rounds_steal_ms"] = {name: [r["steal_ms"] for r in runs]
+                                      for name, runs in rounds.items()}
 
         server = Server([str(REL / "web"), "serve"], env_for(db), folder)
         for name, mode in [("GET /posts?limit=20", "list"), ("POST /posts", "create"),
@@ -449,6 +453,15 @@ def record(r):
     for name, h in r["http"].items():
         lines.append(f"| {name} | {h['rps']:.0f} | {h['p50_us']/1000:.2f} ms | {h['p99_us']/1000:.2f} ms "
                      f"| {h['socket_errors']} | {h['non2xx']} | {h['server_errors']} |")
+    # Each read round, with what the hypervisor took of the machine while it ran.
+    names = list(r["rounds_rps"])
+    lines += ["", "The read rounds in req/s; in brackets, the time the hypervisor took the "
+              "cores during each (/proc/stat):", "",
+              "| round | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for i in range(ROUNDS):
+        lines.append(f"| {i + 1} | " + " | ".join(
+            f"{r['rounds_rps'][n][i]:.0f} ({r['rounds_steal_ms'][n][i]:.0f} ms)" for n in names)
+            + " |")
     lines += bench_postgres.lines(r)
     lines += ["", "| query (criterion, mean, median round of 3) | time |", "|---|---:|"]
     for name, ns in r["criterion_ns"].items():
