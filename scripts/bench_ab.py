@@ -8,7 +8,8 @@ least two), so that servers are compared per core and wrk does not take the
 server's CPU. The order of the servers rotates each round, so that a slow spell of
 a shared machine hits each alike; what counts is the median of the per-round
 ratios. Besides requests per second, each load reports the server's CPU time per
-request (user + system, from /proc), steadier on a busy machine.
+request (user + system, from /proc), steadier on a busy machine, and the time the
+hypervisor took the server's core during the round (steal).
 
 Alone, an A/B of two builds or settings on a fresh demo database:
   python3 scripts/bench_ab.py --mode get --rounds 8 \\
@@ -182,11 +183,13 @@ def main():
     base = variants[0].name
     print(f"\n{args.mode}, {args.rounds} rounds of {args.seconds} s, "
           f"{'pinned to one core each' if PINNED else 'not pinned'}; {bench.machine()}")
-    print("| round | " + " | ".join(f"{v.name} req/s (CPU µs/req)" for v in variants) + " |")
+    print("| round | " + " | ".join(f"{v.name} req/s (CPU µs/req; steal ms)" for v in variants)
+          + " |")
     print("|---|" + "---:|" * len(variants))
     for i in range(args.rounds):
         cells = [f"{results[v.name][args.mode][i]['rps']:.0f} "
-                 f"({results[v.name][args.mode][i]['cpu_us']:.1f})" for v in variants]
+                 f"({results[v.name][args.mode][i]['cpu_us']:.1f}; "
+                 f"{results[v.name][args.mode][i]['steal_ms']:.0f})" for v in variants]
         print(f"| {i + 1} | " + " | ".join(cells) + " |")
     # Each against the first, and each against the one before it.
     pairs = [(v.name, base) for v in variants[1:]]
