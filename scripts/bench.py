@@ -331,8 +331,9 @@ def main():
                 log(f"load: {name} (round {i + 1} of {ROUNDS})...")
                 server = Server(argv, env_for(db, **extra), folder)
                 steal = cpu_steal_ms()
-                rounds[name].append(wrk(server.port, "get", seconds=ROUND_SECONDS))
-                rounds[name][-1]["steal_ms"] = cpu_steal_ms() - steal
+                r = wrk(server.port, "get", seconds=ROUND_SECONDS)
+                r["steal_ms"] = cpu_steal_ms() - steal
+                rounds[name].append(r)
                 peak_rss.append(server.peak_rss_mib())
                 server.stop()
         for name, runs in rounds.items():

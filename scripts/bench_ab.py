@@ -76,6 +76,8 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
     seconds = seconds or bench.ROUND_SECONDS
     out = {v.name: {m: [] for m in modes} for v in variants}
     pristine = Path(folder) / "pristine.db"
+    # The core whose steal a round reports: the server's, or all when not pinned.
+    cpu = SERVER_CPU if PINNED else None
     if fresh:
         # Whole in the file itself, so that a copy of the file is the database.
         checkpoint(db)
@@ -99,7 +101,6 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
                 for mode in modes:
                     # How the machine fared in the round: the server's core taken by
                     # the hypervisor, the disk's waits.
-                    cpu = SERVER_CPU if PINNED else None
                     disk, steal = bench.disk_counters(db), bench.cpu_steal_ms(cpu)
                     r = measure(server, mode, seconds)
                     r.update(VmHWM=server.peak_rss_mib(), RssAnon=server.rss_anon_mib(),

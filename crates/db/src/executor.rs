@@ -372,7 +372,7 @@ fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>, commit
 }
 
 /// The SQLite checkpoint thread: after writes, copies the WAL back into the file
-/// (`wal_checkpoint(PASSIVE)`) on a connection of its own, at most every
+/// on a reader ([`Db::checkpoint_passive`]), at most every
 /// [`CHECKPOINT_PAUSE`]. A passive checkpoint holds no lock a writer waits for,
 /// so the copying and its syncs happen beside the writes instead of inside the
 /// COMMIT that crosses `wal_autocheckpoint` (where they stalled every write queued
@@ -381,20 +381,10 @@ fn write_batches(db: &Db, thread: &str, queue: &Receiver<Box<dyn Write>>, commit
 /// start over from its beginning. Ends with the write thread, or when the
 /// executor is dropped.
 fn checkpoints(db: &Db, thread: &str, commits: &Receiver<()>, stop: &Receiver<()>) {
-    let mut conn = None;
     let mut failing = false;
     while commits.recv().is_ok() {
-        let outcome = match conn.take() {
-            Some(open) => Ok(open),
-            None => db.open_reader(),
-        }
-        .and_then(|mut open| {
-            crate::pool::wal_checkpoint(&mut open, "PASSIVE")?;
-            Ok(open)
-        });
-        match outcome {
-            Ok(open) => {
-                conn = Some(open);
+        match db.checkpoint_passive() {
+            Ok(_) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!(%thread, "checkpoints run again");
                 }

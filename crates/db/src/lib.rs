@@ -14,11 +14,12 @@
 //!   pool and a reader pool, applies the pragmas (`journal_mode=WAL`,
 //!   `busy_timeout`, `synchronous`, `foreign_keys`, `journal_size_limit`,
 //!   `wal_autocheckpoint`, and `query_only` on readers) to every connection, and
-//!   reads them back: a pragma that did not take is an [`Error::Pragma`] naming it. On PostgreSQL it builds
-//!   a writer pool of `DB_WRITERS` connections and read-only readers, with
-//!   `statement_timeout`, `idle_in_transaction_session_timeout` and
-//!   `application_name` set and read back the same way; a server it cannot reach
-//!   is an [`Error::Connect`] with the server's message.
+//!   reads them back: a pragma that did not take is an [`Error::Pragma`] naming
+//!   it. On PostgreSQL it builds a writer pool of `DB_WRITERS` connections and
+//!   read-only readers, with `statement_timeout`,
+//!   `idle_in_transaction_session_timeout` and `application_name` set and read
+//!   back the same way; a server it cannot reach is an [`Error::Connect`] with
+//!   the server's message.
 //! - [`Db::write`] runs a closure in `BEGIN IMMEDIATE`, so concurrent writers queue
 //!   on the lock instead of failing with "database is locked" (on PostgreSQL, in a
 //!   serializable transaction run again when it loses a race); [`Db::read`] runs

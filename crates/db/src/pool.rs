@@ -443,7 +443,7 @@ impl Db {
         outcome
     }
 
-    pub(crate) fn open_reader(&self) -> Result<Connection, Error> {
+    fn open_reader(&self) -> Result<Connection, Error> {
         let open_error = |err: &dyn std::fmt::Display| Error::Open {
             path: self
                 .config
@@ -508,7 +508,7 @@ impl Db {
 
 /// `PRAGMA wal_checkpoint(mode)` on `conn`: true when it completed, false when
 /// readers (or, for the modes that wait, writers) kept it from it.
-pub(crate) fn wal_checkpoint(conn: &mut Connection, mode: &str) -> Result<bool, Error> {
+fn wal_checkpoint(conn: &mut Connection, mode: &str) -> Result<bool, Error> {
     #[derive(QueryableByName)]
     struct Outcome {
         #[diesel(sql_type = diesel::sql_types::Integer)]
