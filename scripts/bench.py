@@ -42,6 +42,11 @@ TOKEN = "bench-admin-token-0123456789abcdef"
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = 3
 ROUND_SECONDS = max(3, DURATION // 2)
+# The read target's rounds: many short ones, the order rotating, because a shared
+# machine's spells last seconds and each ratio compares rounds run one after the
+# other (BENCHMARKS.md, 2026-12-02 02:40).
+READ_ROUNDS = 9
+READ_ROUND_SECONDS = 2
 # Per list query and size in each scale round: a p50 at one connection settles fast.
 SCALE_SECONDS = 3
 CONNECTIONS = 64
@@ -312,10 +317,10 @@ def main():
         results["startup_ms"] = statistics.median(startups)
 
         # The ratio that matters, GET /posts/{id} against the HTTP ceiling, is taken in
-        # interleaved rounds (ceiling, ceiling through the database threads, real
-        # server, again) so that a slow spell of a shared machine hits all three alike;
-        # each load's row is its median round and the target is the median of
-        # per-round ratios.
+        # interleaved rounds (the ceiling, through the database threads, its floor,
+        # the real server; each round starts one later in that list) so that a slow
+        # spell of a shared machine hits all four alike; each load's row is its
+        # median round and the target is the median of per-round ratios.
         readers = [
             ("ceiling GET /posts/{id}", [str(REL / "examples" / "ceiling")], {}),
             ("ceiling + db thread", [str(REL / "examples" / "ceiling")], {"CEILING_BLOCK": "1"}),
@@ -326,12 +331,12 @@ def main():
         ]
         rounds = {name: [] for name, _, _ in readers}
         peak_rss = []
-        for i in range(ROUNDS):
-            for name, argv, extra in readers:
-                log(f"load: {name} (round {i + 1} of {ROUNDS})...")
+        for i in range(READ_ROUNDS):
+            for name, argv, extra in readers[i % len(readers):] + readers[:i % len(readers)]:
+                log(f"load: {name} (round {i + 1} of {READ_ROUNDS})...")
                 server = Server(argv, env_for(db, **extra), folder)
                 steal = cpu_steal_ms()
-                r = wrk(server.port, "get", seconds=ROUND_SECONDS)
+                r = wrk(server.port, "get", seconds=READ_ROUND_SECONDS)
                 r["steal_ms"] = cpu_steal_ms() - steal
                 rounds[name].append(r)
                 peak_rss.append(server.peak_rss_mib())
@@ -446,8 +451,9 @@ def evaluate(r):
 
 
 def record(r):
-    lines = [f"\n## {r['date']}\n", f"Machine: {r['machine']}. `make bench`, {DURATION} s per load ({ROUNDS} interleaved "
-             f"rounds of {ROUND_SECONDS} s for the first three, median round shown), "
+    lines = [f"\n## {r['date']}\n", f"Machine: {r['machine']}. `make bench`, {DURATION} s per load ({READ_ROUNDS} "
+             f"interleaved rounds of {READ_ROUND_SECONDS} s, in rotating order, for the first "
+             "four, median round shown), "
              f"{CONNECTIONS} connections, wrk with 2 threads on the same machine.\n",
              "| load | req/s | p50 | p99 | socket errors | non-2xx | 5xx |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -459,7 +465,7 @@ def record(r):
     lines += ["", "The read rounds in req/s; in brackets, the time the hypervisor took the "
               "cores during each (/proc/stat):", "",
               "| round | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for i in range(ROUNDS):
+    for i in range(len(r["rounds_rps"][names[0]])):
         lines.append(f"| {i + 1} | " + " | ".join(
             f"{r['rounds_rps'][n][i]:.0f} ({r['rounds_steal_ms'][n][i]:.0f} ms)" for n in names)
             + " |")
