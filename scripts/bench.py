@@ -43,8 +43,8 @@ DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = 3
 ROUND_SECONDS = max(3, DURATION // 2)
 # The read target's rounds: many short ones, the order rotating, because a shared
-# machine's spells last seconds and each ratio compares rounds run one after the
-# other (BENCHMARKS.md, 2026-12-02 02:40).
+# machine's speed moves from one second to the next and each ratio compares rounds
+# run one after the other (BENCHMARKS.md, 2026-12-02 02:40).
 READ_ROUNDS = 9
 READ_ROUND_SECONDS = 2
 # Per list query and size in each scale round: a p50 at one connection settles fast.
