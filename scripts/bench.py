@@ -222,6 +222,12 @@ def disk_waits(before, after):
             "flushes": d["flushes"], "flush_ms": d["flush_ms"] / max(d["flushes"], 1)}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_steal_ms(cpu=None):
     """Time the hypervisor has run others on `cpu` (all CPUs when None) so far, in
     ms (/proc/stat): a virtual machine's server stalls while it lasts."""
@@ -335,15 +341,19 @@ def main():
             for name, argv, extra in readers[i % len(readers):] + readers[:i % len(readers)]:
                 log(f"load: {name} (round {i + 1} of {READ_ROUNDS})...")
                 server = Server(argv, env_for(db, **extra), folder)
-                steal = cpu_steal_ms()
+                steal, cpu = cpu_steal_ms(), cpu_seconds(server.proc.pid)
                 r = wrk(server.port, "get", seconds=READ_ROUND_SECONDS)
                 r["steal_ms"] = cpu_steal_ms() - steal
+                r["cpu_us"] = ((cpu_seconds(server.proc.pid) - cpu) * 1e6
+                               / max(r["requests"], 1))
                 rounds[name].append(r)
                 peak_rss.append(server.peak_rss_mib())
                 server.stop()
         for name, runs in rounds.items():
             results["http"][name] = median_item(runs, key=lambda r: r["rps"])
         results["rounds_rps"] = {name: [r["rps"] for r in runs] for name, runs in rounds.items()}
+        results["rounds_cpu_us"] = {name: [r["cpu_us"] for r in runs]
+                                    for name, runs in rounds.items()}
         results["rounds_steal_ms"] = {name: [r["steal_ms"] for r in runs]
                                       for name, runs in rounds.items()}
 
@@ -416,6 +426,14 @@ def evaluate(r):
     ratio, low, high = http_ratio("GET /posts/{id}", base="ceiling + raw read")
     t.append({"name": "(reference) GET /posts/{id} vs the floor, median round (range)",
               "value": f"{ratio:.2f}x ({low:.2f}-{high:.2f}x)", "target": "-", "pass": True})
+    # What a request costs the server itself, leaving out what wrk and the
+    # neighbours take of the machine.
+    cpu = r["rounds_cpu_us"]
+    ratio, low, high = median_and_range(
+        a / b for a, b in zip(cpu["GET /posts/{id}"], cpu["ceiling + raw read"]))
+    t.append({"name": "(reference) GET /posts/{id} vs the floor, CPU per request, median round "
+                      "(range)",
+              "value": f"{ratio:.2f}x ({low:.2f}-{high:.2f}x)", "target": "-", "pass": True})
     point, low, high = query_ratio("point")
     t.append({"name": "domain point query vs raw prepared statement, median round (range)",
               "value": f"{point:.2f}x ({low:.2f}-{high:.2f}x)", "target": "<= 1.5x",
@@ -462,12 +480,13 @@ def record(r):
                      f"| {h['socket_errors']} | {h['non2xx']} | {h['server_errors']} |")
     # Each read round, with what the hypervisor took of the machine while it ran.
     names = list(r["rounds_rps"])
-    lines += ["", "The read rounds in req/s; in brackets, the time the hypervisor took the "
-              "cores during each (/proc/stat):", "",
+    lines += ["", "The read rounds in req/s; in brackets, the server's CPU time per request "
+              "and the time the hypervisor took the cores during the round (/proc):", "",
               "| round | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for i in range(len(r["rounds_rps"][names[0]])):
         lines.append(f"| {i + 1} | " + " | ".join(
-            f"{r['rounds_rps'][n][i]:.0f} ({r['rounds_steal_ms'][n][i]:.0f} ms)" for n in names)
+            f"{r['rounds_rps'][n][i]:.0f} ({r['rounds_cpu_us'][n][i]:.1f} µs; "
+            f"{r['rounds_steal_ms'][n][i]:.0f} ms)" for n in names)
             + " |")
     lines += bench_postgres.lines(r)
     lines += ["", "| query (criterion, mean, median round of 3) | time |", "|---|---:|"]

@@ -53,16 +53,10 @@ class Variant:
         return bench.Server(argv, bench.env_for(db, **self.env), self.cwd or folder)
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(server, mode, seconds):
-    cpu = cpu_seconds(server.proc.pid)
+    cpu = bench.cpu_seconds(server.proc.pid)
     r = bench.wrk(server.port, mode, seconds=seconds, cpus=WRK_CPU if PINNED else None)
-    r["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(r["requests"], 1)
+    r["cpu_us"] = (bench.cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(r["requests"], 1)
     return r
 
 
