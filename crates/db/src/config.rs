@@ -209,7 +209,8 @@ pub struct Config {
     /// at most `readers` are used.
     pub read_threads: usize,
     /// How long a request waits for a free connection, or in an executor's queue,
-    /// before `Error::Busy` (`DB_POOL_TIMEOUT_MS`).
+    /// before `Error::Busy` (`DB_POOL_TIMEOUT_MS`); on PostgreSQL, also how long
+    /// a write that keeps losing serialization races runs again.
     pub pool_timeout: Duration,
     /// `PRAGMA busy_timeout` in milliseconds (`SQLITE_BUSY_TIMEOUT_MS`).
     pub busy_timeout_ms: u32,
@@ -276,7 +277,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "DB_READ_THREADS", value_name = "N", default_value_t = default_read_threads(),
           value_parser = Setting::<usize>::count())]
     pub db_read_threads: usize,
-    /// How long a request waits for a connection or a database thread before giving up as busy
+    /// How long a request waits for a connection or a database thread (or a PostgreSQL write retries lost races) before giving up as busy
     #[arg(long, env = "DB_POOL_TIMEOUT_MS", value_name = "MS", default_value_t = POOL_TIMEOUT_MS,
           value_parser = Setting::<u64>::parsed())]
     pub db_pool_timeout_ms: u64,

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
@@ -22,10 +22,6 @@ use crate::{Config, Error};
 
 /// A connection checked out of one of [`Db`]'s pools; back in the pool when dropped.
 pub type PooledConnection = r2d2::PooledConnection<Manager>;
-
-/// Times a PostgreSQL write runs when it keeps losing serialization races, before
-/// it answers [`Error::Busy`].
-const WRITE_ATTEMPTS: u32 = 12;
 
 /// The pragmas one connection gets before first use.
 #[derive(Debug, Clone)]
@@ -350,11 +346,13 @@ impl Db {
     /// Runs `f` in a write transaction on a writer connection (see
     /// [`Connection::write_transaction`]): committed if it returns `Ok`, rolled
     /// back if it returns `Err`. On PostgreSQL a transaction that lost a
-    /// serialization race runs again, from the start, a few times before it
-    /// answers [`Error::Busy`]; so `f` must have no effect outside the database
-    /// that a second run would repeat. (The race is seen on the connection, not in
-    /// `f`'s error, so any error type works; a connection given an
-    /// instrumentation of its own is not retried.)
+    /// serialization race runs again, from the start, until `DB_POOL_TIMEOUT_MS`
+    /// (`Config::pool_timeout`) has passed since the write began, and then
+    /// answers [`Error::Busy`]: a count of tries would give up sooner on a
+    /// busier machine, where each try takes longer. So `f` must have no effect
+    /// outside the database that a second run would repeat. (The race is seen on
+    /// the connection, not in `f`'s error, so any error type works; a connection
+    /// given an instrumentation of its own is not retried.)
     ///
     /// A failed `COMMIT` (a full disk, say) is rolled back too, and `f`'s own
     /// error is what the caller gets even when the `ROLLBACK` after it fails.
@@ -366,16 +364,18 @@ impl Db {
         F: FnMut(&mut Connection) -> Result<T, E>,
         E: From<diesel::result::Error> + From<Error>,
     {
+        let deadline = Instant::now() + self.config.pool_timeout;
         let mut conn = self.writer_conn()?;
         let mut attempt = 1;
         loop {
             take_lost_race();
             match conn.write_transaction(&mut f) {
                 Err(_) if take_lost_race() => {
-                    if attempt == WRITE_ATTEMPTS {
+                    let wait = backoff(attempt);
+                    if Instant::now() + wait > deadline {
                         return Err(Error::Busy.into());
                     }
-                    std::thread::sleep(backoff(attempt));
+                    std::thread::sleep(wait);
                     attempt += 1;
                 }
                 done => return done,
@@ -572,10 +572,10 @@ fn program_name() -> String {
         .unwrap_or_else(|| "db".into())
 }
 
-/// Doubling each attempt from 2-4 ms up to 32-64 ms (about half a second over
-/// all attempts), the wait drawn from the upper half at random so that writers
-/// that collided do not collide again in step: a burst of writers on an empty
-/// table, whose index is one page, keeps colliding for a while.
+/// Doubling each attempt from 2-4 ms up to 32-64 ms, the wait drawn from the
+/// upper half at random so that writers that collided do not collide again in
+/// step: a burst of writers on an empty table, whose index is one page, keeps
+/// colliding for a while.
 fn backoff(attempt: u32) -> Duration {
     let ceiling = 2_000_000_u64 << attempt.clamp(1, 5);
     let noise = std::time::SystemTime::now()

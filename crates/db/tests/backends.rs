@@ -524,6 +524,67 @@ fn racing_writers_on_postgres_keep_the_check_then_write_rules() {
     }
 }
 
+/// A write that lost a serialization race runs again until the pool's timeout
+/// has passed since it began, however many tries that takes, and only then is
+/// `Busy`; one that stops losing commits its last run alone.
+#[test]
+fn a_write_that_keeps_losing_races_runs_again_until_the_pool_timeout() {
+    let Some(pg) = common::postgres() else {
+        return;
+    };
+    let mut config = pg.config();
+    config.pool_timeout = std::time::Duration::from_millis(1500);
+    let db = Db::open(&config).unwrap();
+    db.migrator(db::MIGRATIONS).run_pending().unwrap();
+    // PostgreSQL's own answer to a transaction that lost a race, on demand.
+    let lose = "DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = 'serialization_failure'; END $$";
+    let insert = |c: &mut AnyConnection, id: &str| {
+        c.batch_execute(&format!(
+            "INSERT INTO users (id, email, name, created_at) VALUES ('{id}', '{id}@x', 'x', 0)"
+        ))
+    };
+
+    // Losing twenty times: more than a fixed number of tries would have allowed.
+    let mut runs = 0;
+    db.write(|c| -> Result<(), Error> {
+        runs += 1;
+        insert(c, &format!("u{runs}"))?;
+        if runs <= 20 {
+            c.batch_execute(lose)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(runs, 21);
+    let ids: Vec<String> = db
+        .read(|c| -> Result<_, Error> {
+            Ok(domain::schema::users::table
+                .select(domain::schema::users::id)
+                .load(c)?)
+        })
+        .unwrap();
+    assert_eq!(ids, ["u21"], "only the run that committed left its row");
+
+    // Losing every time: `Busy` once the timeout has passed, not before.
+    let started = std::time::Instant::now();
+    let mut runs = 0;
+    let outcome = db.write(|c| -> Result<(), Error> {
+        runs += 1;
+        Ok(c.batch_execute(lose)?)
+    });
+    assert!(matches!(outcome, Err(Error::Busy)), "{outcome:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1400),
+        "{took:?} over {runs} runs"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(3000),
+        "{took:?} over {runs} runs"
+    );
+    assert!(runs > 12, "{runs} runs");
+}
+
 /// Everything a PostgreSQL schema holds that a migration may make, each as one
 /// line: columns (generated ones with their expression), indexes, constraints,
 /// triggers and functions.
