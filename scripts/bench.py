@@ -179,6 +179,17 @@ def wrk(port, mode, connections=CONNECTIONS, seconds=DURATION, threads=2, path="
     return r
 
 
+def measured_wrk(server, mode, seconds, cpus=None, steal_cpu=None):
+    """One wrk load on `server`, with the server's CPU time per request (cpu_us: what
+    wrk and the neighbours take is left out) and the time the hypervisor took
+    `steal_cpu` (all CPUs when None) during it (steal_ms)."""
+    steal, cpu = cpu_steal_ms(steal_cpu), cpu_seconds(server.proc.pid)
+    r = wrk(server.port, mode, seconds=seconds, cpus=cpus)
+    r["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(r["requests"], 1)
+    r["steal_ms"] = cpu_steal_ms(steal_cpu) - steal
+    return r
+
+
 def criterion():
     """Mean times of the domain queries and their raw prepared statements, one dict
     per round: the targets use the median of the per-round ratios, as for the HTTP
@@ -341,12 +352,7 @@ def main():
             for name, argv, extra in readers[i % len(readers):] + readers[:i % len(readers)]:
                 log(f"load: {name} (round {i + 1} of {READ_ROUNDS})...")
                 server = Server(argv, env_for(db, **extra), folder)
-                steal, cpu = cpu_steal_ms(), cpu_seconds(server.proc.pid)
-                r = wrk(server.port, "get", seconds=READ_ROUND_SECONDS)
-                r["steal_ms"] = cpu_steal_ms() - steal
-                r["cpu_us"] = ((cpu_seconds(server.proc.pid) - cpu) * 1e6
-                               / max(r["requests"], 1))
-                rounds[name].append(r)
+                rounds[name].append(measured_wrk(server, "get", READ_ROUND_SECONDS))
                 peak_rss.append(server.peak_rss_mib())
                 server.stop()
         for name, runs in rounds.items():
@@ -426,8 +432,6 @@ def evaluate(r):
     ratio, low, high = http_ratio("GET /posts/{id}", base="ceiling + raw read")
     t.append({"name": "(reference) GET /posts/{id} vs the floor, median round (range)",
               "value": f"{ratio:.2f}x ({low:.2f}-{high:.2f}x)", "target": "-", "pass": True})
-    # What a request costs the server itself, leaving out what wrk and the
-    # neighbours take of the machine.
     cpu = r["rounds_cpu_us"]
     ratio, low, high = median_and_range(
         a / b for a, b in zip(cpu["GET /posts/{id}"], cpu["ceiling + raw read"]))
@@ -478,7 +482,8 @@ def record(r):
     for name, h in r["http"].items():
         lines.append(f"| {name} | {h['rps']:.0f} | {h['p50_us']/1000:.2f} ms | {h['p99_us']/1000:.2f} ms "
                      f"| {h['socket_errors']} | {h['non2xx']} | {h['server_errors']} |")
-    # Each read round, with what the hypervisor took of the machine while it ran.
+    # Each read round, with the server's CPU per request and what the hypervisor
+    # took of the machine while it ran.
     names = list(r["rounds_rps"])
     lines += ["", "The read rounds in req/s; in brackets, the server's CPU time per request "
               "and the time the hypervisor took the cores during the round (/proc):", "",

@@ -53,13 +53,6 @@ class Variant:
         return bench.Server(argv, bench.env_for(db, **self.env), self.cwd or folder)
 
 
-def measure(server, mode, seconds):
-    cpu = bench.cpu_seconds(server.proc.pid)
-    r = bench.wrk(server.port, mode, seconds=seconds, cpus=WRK_CPU if PINNED else None)
-    r["cpu_us"] = (bench.cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(r["requests"], 1)
-    return r
-
-
 def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fresh=False):
     """{variant: {mode: [result of each round]}}, with the variants' order rotated
     each round; each result also has the server's memory after that load. By
@@ -95,11 +88,11 @@ def series(variants, modes, db, folder, rounds=None, seconds=None, label="", fre
                 for mode in modes:
                     # How the machine fared in the round: the server's core taken by
                     # the hypervisor, the disk's waits.
-                    disk, steal = bench.disk_counters(db), bench.cpu_steal_ms(cpu)
-                    r = measure(server, mode, seconds)
+                    disk = bench.disk_counters(db)
+                    r = bench.measured_wrk(server, mode, seconds,
+                                           cpus=WRK_CPU if PINNED else None, steal_cpu=cpu)
                     r.update(VmHWM=server.peak_rss_mib(), RssAnon=server.rss_anon_mib(),
-                             disk=bench.disk_waits(disk, bench.disk_counters(db)),
-                             steal_ms=bench.cpu_steal_ms(cpu) - steal)
+                             disk=bench.disk_waits(disk, bench.disk_counters(db)))
                     out[v.name][mode].append(r)
             finally:
                 server.stop()
